@@ -1,0 +1,135 @@
+// A local cluster (DESIGN §11): a real ZooKeeper from Debian's package on a free loopback port and N
+// peers named node-1…node-N on consecutive ports, each on its own file-backed device, described by
+// `<data-dir>/cluster.json`. `ringblock up` runs one; the cluster tests drive one the same way.
+import { randomBytes } from 'node:crypto';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { findFreePort, startZooKeeper, type ZooKeeperProcess } from '@ringblock/coord';
+import { NodeProcess } from './node-process.js';
+
+export const CLUSTER_FILE = 'cluster.json';
+const MAIN_SCRIPT = fileURLToPath(new URL('./main.js', import.meta.url));
+
+export interface ClusterManifest {
+  zk: { connect: string; pid: number };
+  nodes: { name: string; url: string; pid: number; dataDir: string; argv: string[]; env: Record<string, string> }[];
+  token: string;
+}
+
+export interface LocalClusterOptions {
+  nodes: number;
+  /** First peer port; 0 picks free ports. */
+  basePort: number;
+  dataDir: string;
+  /** Extra RINGBLOCK_* settings for every node (e.g. a short DOWN_GRACE in tests). */
+  env?: Record<string, string>;
+  deviceSize?: string;
+  detached?: boolean;
+}
+
+export class LocalCluster {
+  private constructor(
+    readonly dataDir: string,
+    public zk: ZooKeeperProcess,
+    readonly token: string,
+    readonly nodes: NodeProcess[],
+    private readonly options: LocalClusterOptions,
+  ) {}
+
+  static async start(options: LocalClusterOptions): Promise<LocalCluster> {
+    const dataDir = resolve(options.dataDir);
+    await mkdir(dataDir, { recursive: true });
+    const zk = await startZooKeeper({ dataDir: join(dataDir, 'zookeeper'), ...(options.detached ? { detached: true } : {}) });
+    const cluster = new LocalCluster(dataDir, zk, randomBytes(24).toString('hex'), [], options);
+    try {
+      for (let index = 1; index <= options.nodes; index++) {
+        const port = options.basePort === 0 ? await findFreePort() : options.basePort + index - 1;
+        cluster.nodes.push(await cluster.spawnNode(`node-${index}`, port));
+      }
+      await Promise.all(cluster.nodes.map((node) => node.waitReady()));
+      await cluster.writeManifest();
+      return cluster;
+    } catch (error) {
+      await cluster.stop();
+      throw error;
+    }
+  }
+
+  node(name: string): NodeProcess {
+    const node = this.nodes.find((candidate) => candidate.spec.name === name);
+    if (!node) throw new Error(`no node named ${name}`);
+    return node;
+  }
+
+  /** Starts one more peer on a free port and waits until it is ready. */
+  async addNode(name: string): Promise<NodeProcess> {
+    const node = await this.spawnNode(name, await findFreePort());
+    this.nodes.push(node);
+    await node.waitReady();
+    await this.writeManifest();
+    return node;
+  }
+
+  /** Stops ZooKeeper (the peers keep running on what they know). */
+  async stopZooKeeper(): Promise<void> {
+    await this.zk.stop();
+  }
+
+  /** Starts ZooKeeper again on the same port with the same data. */
+  async restartZooKeeper(): Promise<void> {
+    this.zk = await startZooKeeper({ dataDir: this.zk.dataDir, port: this.zk.port });
+    await this.writeManifest();
+  }
+
+  manifest(): ClusterManifest {
+    return {
+      zk: { connect: this.zk.connect, pid: this.zk.pid },
+      nodes: this.nodes.map((node) => ({ name: node.spec.name, url: node.spec.url, pid: node.pid ?? 0, dataDir: node.spec.dataDir, argv: node.spec.argv, env: node.spec.env })),
+      token: this.token,
+    };
+  }
+
+  async writeManifest(): Promise<void> {
+    await writeFile(join(this.dataDir, CLUSTER_FILE), `${JSON.stringify(this.manifest(), null, 2)}\n`);
+  }
+
+  /** Stops every peer (graceful, in parallel), then ZooKeeper. */
+  async stop(): Promise<void> {
+    await Promise.all(this.nodes.map((node) => node.stop()));
+    await this.zk.stop();
+  }
+
+  private async spawnNode(name: string, port: number): Promise<NodeProcess> {
+    const dataDir = join(this.dataDir, name);
+    await mkdir(dataDir, { recursive: true });
+    const env: Record<string, string> = {
+      RINGBLOCK_NAME: name,
+      RINGBLOCK_PORT: String(port),
+      RINGBLOCK_HOST: '127.0.0.1',
+      RINGBLOCK_ADVERTISE_ADDR: `127.0.0.1:${port}`,
+      RINGBLOCK_ZK: this.zk.connect,
+      RINGBLOCK_CLUSTER: 'default',
+      RINGBLOCK_DATA_DIR: dataDir,
+      RINGBLOCK_BACKING: 'file',
+      RINGBLOCK_DEVICE: join(dataDir, 'device.img'),
+      RINGBLOCK_DEVICE_SIZE: this.options.deviceSize ?? '256M',
+      RINGBLOCK_TOKEN: this.token,
+      ...this.options.env,
+    };
+    const node = new NodeProcess({ name, url: `http://127.0.0.1:${port}`, dataDir, argv: [process.execPath, MAIN_SCRIPT, 'node'], env, logFile: join(dataDir, 'node.log') });
+    node.start({ detached: this.options.detached ?? false });
+    return node;
+  }
+}
+
+export async function readManifest(dataDir: string): Promise<ClusterManifest> {
+  const path = join(resolve(dataDir), CLUSTER_FILE);
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch {
+    throw new Error(`no cluster at ${path}: start one with \`ringblock up\``);
+  }
+  return JSON.parse(text) as ClusterManifest;
+}

@@ -1,0 +1,74 @@
+// The public block API (DESIGN §2): PUT/GET/HEAD/DELETE /block/{id} with a consistency level per
+// request, coordinated on this node whatever the block's owners are.
+import type { IncomingMessage } from 'node:http';
+import { isConsistency, type Consistency } from './consistency.js';
+import type { Coordinator } from './coordinator.js';
+import { HttpError, sendJson } from './http/errors.js';
+import { readExactBody } from './http/body.js';
+import { parseBlockId } from './http/ids.js';
+import type { Route, RequestContext } from './http/router.js';
+import { versionToText } from './version.js';
+
+export const BLOCK_SIZE = 4096;
+
+export interface BlockRouteOptions {
+  coordinator: Coordinator;
+  bodyTimeoutMs: number;
+}
+
+export function blockRoutes(options: BlockRouteOptions): Route[] {
+  const { coordinator } = options;
+  const read = async ({ req, res, url, params }: RequestContext, withBody: boolean) => {
+    const id = parseBlockId(params[0]!);
+    const block = await coordinator.read(id, consistencyOf(req, url));
+    if (!block) throw new HttpError(404, 'NOT_FOUND', `block "${id}" does not exist`);
+    const etag = `"${versionToText(block.version)}"`;
+    if (matchesEtag(req.headers['if-none-match'], etag)) {
+      res.writeHead(304, { etag });
+      res.end();
+      return;
+    }
+    res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': BLOCK_SIZE, etag });
+    res.end(withBody ? block.data : undefined);
+  };
+  return [
+    {
+      name: 'block',
+      pattern: /^\/block\/([^/]*)$/,
+      methods: {
+        GET: (context) => read(context, true),
+        HEAD: (context) => read(context, false),
+        PUT: async ({ req, res, url, params }) => {
+          const id = parseBlockId(params[0]!);
+          const level = consistencyOf(req, url);
+          const data = await readExactBody(req, BLOCK_SIZE, options.bodyTimeoutMs);
+          const version = await coordinator.write(id, data, level);
+          sendJson(res, 201, { id, version: versionToText(version) }, { etag: `"${versionToText(version)}"` });
+        },
+        DELETE: async ({ req, res, url, params }) => {
+          const id = parseBlockId(params[0]!);
+          const version = await coordinator.write(id, undefined, consistencyOf(req, url));
+          res.writeHead(204, { etag: `"${versionToText(version)}"` });
+          res.end();
+        },
+      },
+    },
+  ];
+}
+
+/** `?consistency=` wins over `X-Consistency`; default quorum. */
+export function consistencyOf(req: IncomingMessage, url: URL): Consistency {
+  const raw = url.searchParams.get('consistency') ?? headerValue(req, 'x-consistency') ?? 'quorum';
+  if (!isConsistency(raw)) throw new HttpError(400, 'BAD_REQUEST', `consistency must be one, quorum or all, got "${raw}"`);
+  return raw;
+}
+
+function headerValue(req: IncomingMessage, name: string): string | undefined {
+  const value = req.headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+function matchesEtag(header: string | undefined, etag: string): boolean {
+  if (!header) return false;
+  return header.trim() === '*' || header.split(',').some((candidate) => candidate.trim().replace(/^W\//, '') === etag);
+}

@@ -1,0 +1,74 @@
+// The routing state of this node: the committed ring (rebuilt only when its epoch changes) and the
+// live member set. A request takes one snapshot of it, so it is coordinated on a single epoch.
+import { Ring, type Hasher, type RingNode } from '@ringblock/ring';
+import type { Owner, RoutingView } from './coordinator.js';
+
+export interface RingSettings {
+  vnodes: number;
+  replicationFactor: number;
+}
+
+export interface LiveMember {
+  name: string;
+  addr: string;
+}
+
+export class ClusterView {
+  private ring: Ring | undefined;
+  private epoch = 0;
+  private live: ReadonlyMap<string, LiveMember> = new Map();
+  private snapshot: RoutingView | undefined;
+
+  constructor(private readonly hasher: Hasher, private readonly settings: () => RingSettings) {}
+
+  /** Adopts a committed ring; returns false when it is not newer than the one held. */
+  setRing(epoch: number, nodes: readonly RingNode[]): boolean {
+    if (this.ring && epoch <= this.epoch) return false;
+    const { vnodes, replicationFactor } = this.settings();
+    this.ring = new Ring({ nodes, vnodes, replicationFactor, hasher: this.hasher });
+    this.epoch = epoch;
+    this.snapshot = undefined;
+    return true;
+  }
+
+  setLive(members: ReadonlyMap<string, LiveMember>): void {
+    this.live = members;
+    this.snapshot = undefined;
+  }
+
+  currentEpoch(): number {
+    return this.epoch;
+  }
+
+  currentRing(): Ring | undefined {
+    return this.ring;
+  }
+
+  isLive(name: string): boolean {
+    return this.live.has(name);
+  }
+
+  routing(): RoutingView {
+    if (this.snapshot) return this.snapshot;
+    const ring = this.ring;
+    if (!ring) throw new Error('no committed ring yet');
+    const live = this.live;
+    // Owners as routing needs them: the live member's address wins over the one in the ring record
+    // (a restarted pod may come back elsewhere), cached per ring node so lookups do not allocate.
+    const owners = new Map<readonly RingNode[], Owner[]>();
+    const toOwners = (nodes: readonly RingNode[]): Owner[] => {
+      let list = owners.get(nodes);
+      if (!list) {
+        list = nodes.map((node) => ({ name: node.name, addr: live.get(node.name)?.addr ?? node.addr ?? '' }));
+        owners.set(nodes, list);
+      }
+      return list;
+    };
+    this.snapshot = {
+      epoch: this.epoch,
+      owners: (id) => toOwners(ring.owners(id)),
+      isLive: (name) => live.has(name),
+    };
+    return this.snapshot;
+  }
+}

@@ -1,0 +1,163 @@
+// Node configuration from RINGBLOCK_* variables and the same settings as CLI flags (DESIGN §9).
+// Parsing is pure: it takes the variables as a record, so it is tested without touching process.env.
+// An invalid setting stops start-up with one clear line naming the variable.
+import { hostname } from 'node:os';
+
+export type Backing = 'file' | 'spdk';
+
+export interface NodeConfig {
+  name: string;
+  advertiseAddr: string;
+  port: number;
+  host: string;
+  zk: string;
+  cluster: string;
+  zone: string | undefined;
+  dataDir: string;
+  backing: Backing;
+  device: string;
+  deviceSizeBytes: number;
+  token: string;
+  replicationFactor: number;
+  vnodes: number;
+  downGraceMs: number;
+  staleGraceMs: number;
+  sessionTimeoutMs: number;
+  zkUser: string | undefined;
+  zkPassword: string | undefined;
+  /** Limits of the HTTP server. */
+  headersTimeoutMs: number;
+  requestTimeoutMs: number;
+  maxConnections: number;
+  /** Timeout of one replica call from a coordinator to a peer. */
+  replicaTimeoutMs: number;
+  /** Connections per peer in its undici Pool. */
+  peerConnections: number;
+  logLevel: string;
+}
+
+export class ConfigError extends Error {
+  readonly code = 'BAD_CONFIG';
+  constructor(readonly variable: string, message: string) {
+    super(`invalid configuration: RINGBLOCK_${variable} ${message}`);
+  }
+}
+
+const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
+const SIZE_UNITS: Record<string, number> = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 };
+const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+function read(env: Env, key: string): string | undefined {
+  const value = env[`RINGBLOCK_${key}`];
+  return value === undefined || value === '' ? undefined : value;
+}
+
+function integer(env: Env, key: string, fallback: number, min: number, max: number): number {
+  const raw = read(env, key);
+  if (raw === undefined) return fallback;
+  if (!/^\d+$/.test(raw)) throw new ConfigError(key, `must be a whole number, got "${raw}"`);
+  const value = Number(raw);
+  if (value < min || value > max) throw new ConfigError(key, `must be between ${min} and ${max}, got ${value}`);
+  return value;
+}
+
+/** Sizes like `64M`, `1G`, `4096`. */
+export function parseSize(raw: string): number | undefined {
+  const match = /^(\d+)\s*([kmgt]?)i?b?$/i.exec(raw.trim());
+  if (!match) return undefined;
+  return Number(match[1]) * SIZE_UNITS[match[2]!.toLowerCase()]!;
+}
+
+/** Durations like `60s`, `500ms`, `2m`; a bare number is milliseconds. */
+export function parseDuration(raw: string): number | undefined {
+  const match = /^(\d+)\s*(ms|s|m|h)?$/.exec(raw.trim());
+  if (!match) return undefined;
+  return Number(match[1]) * DURATION_UNITS[match[2] ?? 'ms']!;
+}
+
+function duration(env: Env, key: string, fallbackMs: number): number {
+  const raw = read(env, key);
+  if (raw === undefined) return fallbackMs;
+  const value = parseDuration(raw);
+  if (value === undefined) throw new ConfigError(key, `must be a duration such as 500ms, 60s or 2m, got "${raw}"`);
+  return value;
+}
+
+function name(env: Env, key: string, fallback: string): string {
+  const value = read(env, key) ?? fallback;
+  if (!NAME_PATTERN.test(value)) {
+    throw new ConfigError(key, `must be 1-63 characters of letters, digits, '.', '_' or '-', starting with a letter or digit, got "${value}"`);
+  }
+  return value;
+}
+
+export function parseConfig(env: Env): NodeConfig {
+  const nodeName = name(env, 'NAME', hostname().split('.')[0] ?? 'ringblock');
+  const port = integer(env, 'PORT', 3000, 0, 65535);
+  const host = read(env, 'HOST') ?? '0.0.0.0';
+  const advertiseAddr = read(env, 'ADVERTISE_ADDR') ?? `127.0.0.1:${port}`;
+  if (!/^[^\s/:]+:\d{1,5}$/.test(advertiseAddr)) throw new ConfigError('ADVERTISE_ADDR', `must be host:port, got "${advertiseAddr}"`);
+  const zk = read(env, 'ZK') ?? '127.0.0.1:2181';
+  if (!/^[^\s,]+:\d+(,[^\s,]+:\d+)*(\/[^\s]*)?$/.test(zk)) throw new ConfigError('ZK', `must be host:port[,host:port...], got "${zk}"`);
+  const backing = read(env, 'BACKING') ?? 'file';
+  if (backing !== 'file' && backing !== 'spdk') throw new ConfigError('BACKING', `must be "file" or "spdk", got "${backing}"`);
+  const dataDir = read(env, 'DATA_DIR') ?? `.ringblock/${nodeName}`;
+  const sizeRaw = read(env, 'DEVICE_SIZE') ?? '256M';
+  const deviceSizeBytes = parseSize(sizeRaw);
+  if (deviceSizeBytes === undefined || deviceSizeBytes < 1024 * 1024) {
+    throw new ConfigError('DEVICE_SIZE', `must be a size of at least 1M such as 256M or 4G, got "${sizeRaw}"`);
+  }
+  const token = read(env, 'TOKEN');
+  if (token === undefined || token.length < 16) {
+    throw new ConfigError('TOKEN', 'must be set to a cluster token of at least 16 characters (shared by all nodes)');
+  }
+  const zkUser = read(env, 'ZK_USER');
+  const zkPassword = read(env, 'ZK_PASSWORD');
+  if ((zkUser === undefined) !== (zkPassword === undefined)) {
+    throw new ConfigError(zkUser === undefined ? 'ZK_USER' : 'ZK_PASSWORD', 'must be set together with the other ZooKeeper credential');
+  }
+  return {
+    name: nodeName,
+    advertiseAddr,
+    port,
+    host,
+    zk,
+    cluster: name(env, 'CLUSTER', 'default'),
+    zone: read(env, 'ZONE'),
+    dataDir,
+    backing,
+    device: read(env, 'DEVICE') ?? `${dataDir}/device.img`,
+    deviceSizeBytes,
+    token,
+    replicationFactor: integer(env, 'REPLICATION_FACTOR', 3, 1, 15),
+    vnodes: integer(env, 'VNODES', 128, 1, 4096),
+    downGraceMs: duration(env, 'DOWN_GRACE', 60_000),
+    staleGraceMs: duration(env, 'STALE_GRACE', 600_000),
+    sessionTimeoutMs: duration(env, 'SESSION_TIMEOUT', 10_000),
+    zkUser,
+    zkPassword,
+    headersTimeoutMs: duration(env, 'HEADERS_TIMEOUT', 10_000),
+    requestTimeoutMs: duration(env, 'REQUEST_TIMEOUT', 30_000),
+    maxConnections: integer(env, 'MAX_CONNECTIONS', 1024, 1, 65536),
+    replicaTimeoutMs: duration(env, 'REPLICA_TIMEOUT', 2_000),
+    peerConnections: integer(env, 'PEER_CONNECTIONS', 16, 1, 256),
+    logLevel: read(env, 'LOG_LEVEL') ?? 'info',
+  };
+}
+
+/** `--device-size 64M` → `RINGBLOCK_DEVICE_SIZE=64M`: flags are the variables by another name. */
+export function flagsToEnv(argv: readonly string[]): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    const match = /^--([a-z][a-z0-9-]*)(?:=(.*))?$/.exec(arg);
+    if (!match) throw new ConfigError('FLAGS', `cannot parse argument "${arg}" (expected --name value or --name=value)`);
+    const key = match[1]!.toUpperCase().replace(/-/g, '_');
+    const value = match[2] ?? argv[++i];
+    if (value === undefined) throw new ConfigError(key, `flag --${match[1]} needs a value`);
+    env[`RINGBLOCK_${key}`] = value;
+  }
+  return env;
+}

@@ -1,0 +1,196 @@
+// Coordination of a client request (DESIGN §5): find the block's owners on the committed ring, write
+// to every live owner in parallel (the local engine directly), answer once the consistency level is
+// met; read from the needed number of owners (local first) and return the newest version.
+//
+// Ordering of writes that follow each other: a coordinator's clock may be behind the version a
+// previous write got on another node. Replicas keep the newest version, so a replica holding a newer
+// version answers `newer` with it; when that keeps the level from being met, the coordinator moves
+// its clock past that version and writes again. Quorum intersection makes this sound: a write
+// acknowledged at quorum is on at least one replica of any later quorum, which refuses anything older.
+import { HttpError } from './http/errors.js';
+import { QuorumCount } from './quorum.js';
+import { requiredAcks, type Consistency } from './consistency.js';
+import { ReplicaError, type Replica, type StoredBlock } from './store.js';
+import { compareVersions, type HybridClock } from './version.js';
+
+/** Rounds of "a replica holds a newer version, take a later one" before giving up. */
+const VERSION_ROUNDS_MAX = 4;
+/** Read repairs in flight at once; more are skipped (anti-entropy catches up later). */
+const READ_REPAIRS_IN_FLIGHT_MAX = 64;
+
+export interface Owner {
+  name: string;
+  addr: string;
+}
+
+/** The routing state a request is coordinated on: one committed ring epoch and the live set. */
+export interface RoutingView {
+  epoch: number;
+  owners(id: string): readonly Owner[];
+  isLive(name: string): boolean;
+}
+
+export interface CoordinatorOptions {
+  self: string;
+  clock: HybridClock;
+  local: Replica;
+  remote: (addr: string) => Replica;
+  view: () => RoutingView;
+  /** False when this node cannot confirm its ring is current: it must not coordinate writes. */
+  ringConfirmed: () => boolean;
+  onReadRepair?: (count: number) => void;
+}
+
+interface Target {
+  owner: Owner;
+  replica: Replica;
+}
+
+export class Coordinator {
+  private readRepairsInFlight = 0;
+
+  constructor(private readonly options: CoordinatorOptions) {}
+
+  /** Writes `data` (or a tombstone when undefined); resolves with the version acknowledged. */
+  async write(id: string, data: Buffer | undefined, level: Consistency): Promise<Buffer> {
+    if (!this.options.ringConfirmed()) {
+      throw new HttpError(503, 'UNAVAILABLE', 'this node cannot confirm the current ring with ZooKeeper; it does not coordinate writes until it can', { required: 0, acked: 0, reason: 'ring-unconfirmed' });
+    }
+    const { targets, required } = this.targets(id, level);
+    let lastAcked = 0;
+    let full = false;
+    for (let round = 0; round < VERSION_ROUNDS_MAX; round++) {
+      const version = this.options.clock.next();
+      const outcome = await writeRound(targets, required, id, version, data);
+      if (outcome.met) return version;
+      lastAcked = outcome.acked;
+      full ||= outcome.full;
+      if (!outcome.newer) break;
+      this.options.clock.observe(outcome.newer);
+    }
+    if (full) throw new HttpError(507, 'INSUFFICIENT_STORAGE', 'a replica device is full', { required, acked: lastAcked });
+    throw unavailable(required, lastAcked);
+  }
+
+  /** The newest record among the answers of `level` owners; undefined when none or a tombstone. */
+  async read(id: string, level: Consistency): Promise<StoredBlock | undefined> {
+    const { targets, required } = this.targets(id, level);
+    const answers = await readQuorum(targets, required, id);
+    if (answers.length < required) throw unavailable(required, answers.length);
+    let newest: StoredBlock | undefined;
+    for (const answer of answers) {
+      if (answer.block && (!newest || compareVersions(answer.block.version, newest.version) > 0)) newest = answer.block;
+    }
+    if (newest) this.repair(id, newest, answers);
+    return newest && !newest.tombstone ? newest : undefined;
+  }
+
+  private targets(id: string, level: Consistency): { targets: Target[]; required: number } {
+    const view = this.options.view();
+    const owners = view.owners(id);
+    // With fewer nodes than RF every node owns every block; the level counts against those owners.
+    const required = requiredAcks(level, owners.length);
+    const live = owners.filter((owner) => owner.name === this.options.self || view.isLive(owner.name));
+    // The local replica first: it answers without a network hop.
+    live.sort((a, b) => Number(b.name === this.options.self) - Number(a.name === this.options.self));
+    if (live.length < required) throw unavailable(required, 0, `only ${live.length} of the block's ${owners.length} owners are live`);
+    return {
+      required,
+      targets: live.map((owner) => ({ owner, replica: owner.name === this.options.self ? this.options.local : this.options.remote(owner.addr) })),
+    };
+  }
+
+  /** Writes the newest record to answers that were behind, in the background and bounded. */
+  private repair(id: string, newest: StoredBlock, answers: readonly ReadAnswer[]): void {
+    const stale = answers.filter((answer) => !answer.block || compareVersions(answer.block.version, newest.version) < 0);
+    for (const answer of stale) {
+      if (this.readRepairsInFlight >= READ_REPAIRS_IN_FLIGHT_MAX) return;
+      this.readRepairsInFlight++;
+      this.options.onReadRepair?.(1);
+      answer.target.replica
+        .write(id, newest.version, newest.data)
+        .catch(() => undefined)
+        .finally(() => this.readRepairsInFlight--);
+    }
+  }
+}
+
+function unavailable(required: number, acked: number, why?: string): HttpError {
+  return new HttpError(503, 'UNAVAILABLE', why ?? `only ${acked} of the ${required} replicas needed answered`, { required, acked });
+}
+
+interface RoundOutcome {
+  met: boolean;
+  acked: number;
+  /** The newest version a replica refused ours for, if any. */
+  newer: Buffer | undefined;
+  full: boolean;
+}
+
+function writeRound(targets: readonly Target[], required: number, id: string, version: Buffer, data: Buffer | undefined): Promise<RoundOutcome> {
+  return new Promise((resolve) => {
+    const count = new QuorumCount(required, targets.length);
+    let newer: Buffer | undefined;
+    let full = false;
+    let settled = false;
+    const settle = (state: ReturnType<QuorumCount['state']>) => {
+      if (settled || state === 'pending') return;
+      settled = true;
+      resolve({ met: state === 'met', acked: count.acked, newer, full });
+    };
+    for (const target of targets) {
+      target.replica.write(id, version, data).then(
+        (outcome) => {
+          if (outcome.result !== 'newer') return settle(count.ack());
+          if (outcome.current && (!newer || compareVersions(outcome.current, newer) > 0)) newer = outcome.current;
+          settle(count.fail());
+        },
+        (error: unknown) => {
+          full ||= error instanceof ReplicaError && error.code === 'DEVICE_FULL';
+          settle(count.fail());
+        },
+      );
+    }
+  });
+}
+
+interface ReadAnswer {
+  target: Target;
+  block: StoredBlock | undefined;
+}
+
+/** Asks `required` targets (in order), asking the next spare one for each failure. */
+function readQuorum(targets: readonly Target[], required: number, id: string): Promise<ReadAnswer[]> {
+  return new Promise((resolve) => {
+    const answers: ReadAnswer[] = [];
+    let next = 0;
+    let inFlight = 0;
+    let settled = false;
+    const finish = () => {
+      if (settled) return;
+      if (answers.length >= required || (inFlight === 0 && next >= targets.length)) {
+        settled = true;
+        resolve(answers);
+      }
+    };
+    const ask = () => {
+      const target = targets[next++];
+      if (!target) return finish();
+      inFlight++;
+      target.replica.read(id).then(
+        (block) => {
+          inFlight--;
+          answers.push({ target, block });
+          finish();
+        },
+        () => {
+          inFlight--;
+          ask();
+          finish();
+        },
+      );
+    };
+    for (let i = 0; i < Math.min(required, targets.length); i++) ask();
+    finish();
+  });
+}

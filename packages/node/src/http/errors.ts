@@ -1,0 +1,48 @@
+// Errors at the HTTP boundary: JSON `{error, code, ...details}` with stable codes (DESIGN §2).
+import type { ServerResponse } from 'node:http';
+
+export type ErrorCode =
+  | 'BLOCK_SIZE'
+  | 'BAD_ID'
+  | 'BAD_REQUEST'
+  | 'NOT_FOUND'
+  | 'METHOD_NOT_ALLOWED'
+  | 'UNAUTHORIZED'
+  | 'UNAVAILABLE'
+  | 'INSUFFICIENT_STORAGE'
+  | 'STALE_EPOCH'
+  | 'CHECKSUM_MISMATCH'
+  | 'NOT_READY'
+  | 'SHUTTING_DOWN'
+  | 'REQUEST_TIMEOUT'
+  | 'INTERNAL';
+
+export class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: ErrorCode,
+    message: string,
+    readonly details: Readonly<Record<string, unknown>> = {},
+    readonly headers: Readonly<Record<string, string>> = {},
+  ) {
+    super(message);
+  }
+}
+
+export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(text),
+    ...headers,
+  });
+  res.end(text);
+}
+
+export function sendError(res: ServerResponse, error: HttpError): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  sendJson(res, error.status, { error: error.message, code: error.code, ...error.details }, { ...error.headers });
+}

@@ -1,0 +1,66 @@
+// A small route table: a path pattern, the handlers per method, and whether the cluster token is
+// required. Unknown paths are 404, known paths with another method 405 with `Allow`.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { timingSafeEqual, createHash } from 'node:crypto';
+import { HttpError } from './errors.js';
+
+export interface RequestContext {
+  req: IncomingMessage;
+  res: ServerResponse;
+  url: URL;
+  /** Capture groups of the route pattern, still percent-encoded. */
+  params: readonly string[];
+}
+
+export type Handler = (context: RequestContext) => Promise<void> | void;
+
+export interface Route {
+  /** Matched against the raw (percent-encoded) path. */
+  pattern: RegExp;
+  methods: Readonly<Record<string, Handler>>;
+  /** Internal and admin routes need `Authorization: Bearer <cluster token>`. */
+  requiresToken?: boolean;
+  /** Name used in metrics and traces (never a block id). */
+  name: string;
+}
+
+export interface RouteMatch {
+  route: Route;
+  handler: Handler;
+  params: string[];
+}
+
+export class Router {
+  private readonly tokenDigest: Buffer;
+
+  constructor(private readonly routes: readonly Route[], token: string) {
+    this.tokenDigest = digest(token);
+  }
+
+  match(method: string, path: string): RouteMatch {
+    for (const route of this.routes) {
+      const found = route.pattern.exec(path);
+      if (!found) continue;
+      const handler = route.methods[method];
+      if (!handler) {
+        const allow = Object.keys(route.methods).join(', ');
+        throw new HttpError(405, 'METHOD_NOT_ALLOWED', `${method} is not allowed on ${path}; allowed: ${allow}`, {}, { allow });
+      }
+      return { route, handler, params: found.slice(1) };
+    }
+    throw new HttpError(404, 'NOT_FOUND', `no route for ${path}`);
+  }
+
+  /** Constant-time comparison of digests, so neither content nor length of the token leaks. */
+  authorize(req: IncomingMessage): void {
+    const header = req.headers.authorization ?? '';
+    const match = /^Bearer (.+)$/.exec(header);
+    if (!match || !timingSafeEqual(digest(match[1]!), this.tokenDigest)) {
+      throw new HttpError(401, 'UNAUTHORIZED', 'this route needs the cluster token (Authorization: Bearer <token>)', {}, { 'www-authenticate': 'Bearer' });
+    }
+  }
+}
+
+function digest(text: string): Buffer {
+  return createHash('sha256').update(text).digest();
+}

@@ -1,0 +1,134 @@
+// The node:http server with its limits: header and request timeouts, a bound on connections and on
+// header size, and a dispatcher that turns every thrown HttpError into its JSON answer. A request
+// whose body was not read gets `Connection: close` and a lingering close: what the client still
+// sends is read and dropped (never kept) for a bounded time, so it sees the answer instead of a
+// reset that would discard it, and memory does not grow with what it sends.
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import { HttpError, sendError } from './errors.js';
+import type { Router } from './router.js';
+
+/** How long a refused request's remaining body is read and dropped before the socket is destroyed. */
+const LINGER_MS = 2_000;
+
+export interface HttpLimits {
+  headersTimeoutMs: number;
+  requestTimeoutMs: number;
+  maxConnections: number;
+  /** Idle keep-alive; longer than the peers' pool keep-alive (4 s) so they close first. */
+  keepAliveTimeoutMs?: number;
+}
+
+export interface RequestObserver {
+  /** Called once per finished request with the route name (never the raw path), status and seconds. */
+  (route: string, method: string, status: number, seconds: number): void;
+}
+
+export interface HttpServer {
+  server: Server;
+  listen(port: number, host: string): Promise<number>;
+  /** Stops accepting, lets in-flight requests finish for at most `drainMs`, then closes the rest. */
+  close(drainMs: number): Promise<void>;
+  inFlight(): number;
+}
+
+export function createHttpServer(router: Router, limits: HttpLimits, observe: RequestObserver, logError: (error: unknown) => void): HttpServer {
+  let inFlight = 0;
+  let drained: (() => void) | undefined;
+  const sockets = new Set<Socket>();
+  const server = createServer(
+    {
+      headersTimeout: limits.headersTimeoutMs,
+      requestTimeout: limits.requestTimeoutMs,
+      keepAliveTimeout: limits.keepAliveTimeoutMs ?? 10_000,
+      maxHeaderSize: 16 * 1024,
+      // How often the header/request timeouts are enforced (Node's default, 30 s, lets a slow client linger).
+      connectionsCheckingInterval: Math.max(100, Math.min(1_000, limits.headersTimeoutMs / 2)),
+    },
+    (req, res) => {
+      inFlight++;
+      const started = process.hrtime.bigint();
+      let routeName = 'unknown';
+      res.on('close', () => {
+        inFlight--;
+        observe(routeName, req.method ?? 'GET', res.statusCode, Number(process.hrtime.bigint() - started) / 1e9);
+        if (inFlight === 0) drained?.();
+      });
+      dispatch(router, req, res, (name) => (routeName = name), logError);
+    },
+  );
+  server.maxConnections = limits.maxConnections;
+  server.on('connection', (socket: Socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+  });
+  server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => {
+    if (!socket.writable) return socket.destroy();
+    const status = error.code === 'HPE_HEADER_OVERFLOW' ? 431 : error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+    const body = JSON.stringify({ error: `malformed or too slow request (${error.code ?? 'parse error'})`, code: 'BAD_REQUEST' });
+    socket.end(`HTTP/1.1 ${status} Bad Request\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+  });
+
+  return {
+    server,
+    listen: (port, host) =>
+      new Promise((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(port, host, () => {
+          server.off('error', reject);
+          const address = server.address();
+          resolve(typeof address === 'object' && address ? address.port : port);
+        });
+      }),
+    close: async (drainMs) => {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      if (inFlight > 0) {
+        await Promise.race([new Promise<void>((resolve) => (drained = resolve)), new Promise((resolve) => setTimeout(resolve, drainMs).unref())]);
+      }
+      for (const socket of sockets) socket.destroy();
+      await closed;
+    },
+    inFlight: () => inFlight,
+  };
+}
+
+function dispatch(router: Router, req: IncomingMessage, res: ServerResponse, setRoute: (name: string) => void, logError: (error: unknown) => void): void {
+  const run = async () => {
+    // Routes match the raw path: URL parsing would resolve dot segments (`/block/..` → `/`).
+    const target = req.url ?? '/';
+    const query = target.indexOf('?');
+    const path = query === -1 ? target : target.slice(0, query);
+    const url = new URL(query === -1 ? '/' : target.slice(query), 'http://node');
+    const match = router.match(req.method ?? 'GET', path);
+    setRoute(match.route.name);
+    if (match.route.requiresToken) router.authorize(req);
+    await match.handler({ req, res, url, params: match.params });
+  };
+  run().catch((error: unknown) => {
+    const httpError = error instanceof HttpError ? error : new HttpError(500, 'INTERNAL', 'internal error');
+    if (!(error instanceof HttpError)) logError(error);
+    if (!req.complete) {
+      if (!res.headersSent) res.setHeader('connection', 'close');
+      lingerThenClose(req);
+    }
+    sendError(res, httpError);
+  });
+}
+
+/**
+ * After the answer, node:http would destroy the socket as soon as it is written; with body bytes
+ * still arriving that becomes a reset, and the client may never read the answer. Instead: half-close
+ * (the answer and a FIN go out), drop whatever still arrives, and destroy once the client closes or
+ * LINGER_MS has passed.
+ */
+function lingerThenClose(req: IncomingMessage): void {
+  const socket = req.socket;
+  socket.destroySoon = () => socket.end();
+  socket.once('end', () => socket.destroy());
+  const timer = setTimeout(() => socket.destroy(), LINGER_MS);
+  timer.unref();
+  socket.once('close', () => clearTimeout(timer));
+  req.on('data', () => undefined);
+  req.resume();
+}

@@ -1,0 +1,79 @@
+// Replica routes other peers call (token required): write a version under last-writer-wins, read
+// the newest record. Every call carries the sender's ring epoch: an older one is answered 409 with
+// ours so the sender refreshes; a newer one makes us refresh.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { HttpError, sendJson } from './http/errors.js';
+import { readExactBody } from './http/body.js';
+import { parseBlockId } from './http/ids.js';
+import type { Route } from './http/router.js';
+import { HEADER_EPOCH, HEADER_RESULT, HEADER_TOMBSTONE, HEADER_VERSION } from './peers.js';
+import { ReplicaError, type Replica } from './store.js';
+import { versionFromText, versionToText, type HybridClock } from './version.js';
+import { BLOCK_SIZE } from './block-routes.js';
+
+export interface InternalRouteOptions {
+  local: Replica;
+  clock: HybridClock;
+  epoch: () => number;
+  /** A peer routes by a newer epoch than ours: re-read the ring. */
+  onNewerEpoch: (epoch: number) => void;
+  bodyTimeoutMs: number;
+}
+
+export function internalRoutes(options: InternalRouteOptions): Route[] {
+  const checkEpoch = (req: IncomingMessage, res: ServerResponse): boolean => {
+    const sent = Number(req.headers[HEADER_EPOCH]);
+    const ours = options.epoch();
+    if (!Number.isSafeInteger(sent)) throw new HttpError(400, 'BAD_REQUEST', `internal requests carry ${HEADER_EPOCH}`);
+    if (sent > ours) options.onNewerEpoch(sent);
+    if (sent < ours) {
+      sendJson(res, 409, { error: `sender routes by ring epoch ${sent}, this node by ${ours}`, code: 'STALE_EPOCH', epoch: ours }, { [HEADER_EPOCH]: String(ours), connection: req.complete ? 'keep-alive' : 'close' });
+      return false;
+    }
+    return true;
+  };
+  const write = async (req: IncomingMessage, res: ServerResponse, rawId: string, withData: boolean) => {
+    const id = parseBlockId(rawId);
+    if (!checkEpoch(req, res)) return;
+    const version = versionFromText(String(req.headers[HEADER_VERSION] ?? ''));
+    if (!version) throw new HttpError(400, 'BAD_REQUEST', `internal writes carry a valid ${HEADER_VERSION}`);
+    const data = withData ? await readExactBody(req, BLOCK_SIZE, options.bodyTimeoutMs) : undefined;
+    options.clock.observe(version);
+    const outcome = await options.local.write(id, version, data).catch(asHttpError);
+    res.writeHead(200, { [HEADER_RESULT]: outcome.result, ...(outcome.current ? { [HEADER_VERSION]: versionToText(outcome.current) } : {}), 'content-length': 0 });
+    res.end();
+  };
+  return [
+    {
+      name: 'internal_block',
+      pattern: /^\/internal\/block\/([^/]*)$/,
+      requiresToken: true,
+      methods: {
+        PUT: ({ req, res, params }) => write(req, res, params[0]!, true),
+        DELETE: ({ req, res, params }) => write(req, res, params[0]!, false),
+        GET: async ({ req, res, params }) => {
+          const id = parseBlockId(params[0]!);
+          if (!checkEpoch(req, res)) return;
+          const block = await options.local.read(id).catch(asHttpError);
+          if (!block) throw new HttpError(404, 'NOT_FOUND', `no record of block "${id}" here`);
+          res.writeHead(200, {
+            'content-type': 'application/octet-stream',
+            'content-length': block.data ? block.data.length : 0,
+            [HEADER_VERSION]: versionToText(block.version),
+            [HEADER_TOMBSTONE]: block.tombstone ? '1' : '0',
+          });
+          res.end(block.data);
+        },
+      },
+    },
+  ];
+}
+
+/** Local replica failures as the statuses peers map back (see Peers.failure). */
+export function asHttpError(error: unknown): never {
+  if (error instanceof ReplicaError) {
+    if (error.code === 'DEVICE_FULL') throw new HttpError(507, 'INSUFFICIENT_STORAGE', error.message);
+    if (error.code === 'CHECKSUM_MISMATCH') throw new HttpError(422, 'CHECKSUM_MISMATCH', error.message);
+  }
+  throw error;
+}

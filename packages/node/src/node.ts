@@ -1,0 +1,202 @@
+// One ringblock peer: opens its device, serves HTTP, registers in ZooKeeper, follows the committed
+// ring, and coordinates requests. Its lifecycle is an explicit state machine:
+//   starting → ready ⇄ fenced → draining → stopped
+// (`fenced`: the ring cannot be confirmed with ZooKeeper; reads go on, writes are refused).
+import { mkdir } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { pino, type Logger } from 'pino';
+import { loadHasher } from '@ringblock/ring';
+import { ClusterMembership, RingMaintainer, type MemberInfo } from '@ringblock/coord';
+import { ClusterView } from './cluster-view.js';
+import { Coordinator } from './coordinator.js';
+import { blockRoutes } from './block-routes.js';
+import { internalRoutes } from './internal-routes.js';
+import { statusRoutes } from './status-routes.js';
+import { createHttpServer, type HttpServer } from './http/server.js';
+import { Router } from './http/router.js';
+import { NodeMetrics } from './metrics.js';
+import { Peers } from './peers.js';
+import { LocalReplica } from './local-replica.js';
+import { HybridClock } from './version.js';
+import { ConfigError, flagsToEnv, parseConfig, type NodeConfig } from './config.js';
+
+export type NodeState = 'starting' | 'ready' | 'fenced' | 'draining' | 'stopped';
+
+/** How long in-flight requests may take to finish on SIGTERM before their sockets are closed. */
+const DRAIN_MS = 10_000;
+/** How often the member record's usage figures are refreshed in ZooKeeper. */
+const USAGE_REFRESH_MS = 10_000;
+
+export class RingblockNode {
+  private state: NodeState = 'starting';
+  private usageTimer: NodeJS.Timeout | undefined;
+  port = 0;
+
+  private constructor(
+    readonly config: NodeConfig,
+    readonly log: Logger,
+    private readonly local: LocalReplica,
+    private readonly membership: ClusterMembership,
+    private readonly maintainer: RingMaintainer,
+    private readonly view: ClusterView,
+    private readonly peers: Peers,
+    private readonly http: HttpServer,
+    readonly metrics: NodeMetrics,
+  ) {}
+
+  static async start(config: NodeConfig, log: Logger): Promise<RingblockNode> {
+    const hasher = await loadHasher();
+    await mkdir(dirname(config.device), { recursive: true });
+    const local = await LocalReplica.open(config.device, config.deviceSizeBytes, log);
+    const self: MemberInfo = {
+      name: config.name,
+      addr: config.advertiseAddr,
+      ...(config.zone ? { zone: config.zone } : {}),
+      capacityBytes: local.storage().capacityBytes,
+      usedBytes: local.storage().usedBytes,
+      startedAt: Date.now(),
+      version: '0.1.0',
+      backing: config.backing,
+    };
+    const membership = new ClusterMembership({
+      connect: config.zk,
+      cluster: config.cluster,
+      self,
+      localConfig: { vnodes: config.vnodes, replicationFactor: config.replicationFactor, blockSize: 4096, downGraceMs: config.downGraceMs, staleGraceMs: config.staleGraceMs },
+      sessionTimeoutMs: config.sessionTimeoutMs,
+      connectTimeoutMs: config.sessionTimeoutMs,
+      ...(config.zkUser && config.zkPassword ? { auth: { user: config.zkUser, password: config.zkPassword } } : {}),
+      logger: log,
+    });
+    const view = new ClusterView(hasher, () => membership.config);
+    const clock = new HybridClock(config.name);
+    const peers = new Peers({ token: config.token, timeoutMs: config.replicaTimeoutMs, connections: config.peerConnections, epoch: () => view.currentEpoch() });
+    const coordinator = new Coordinator({
+      self: config.name,
+      clock,
+      local,
+      remote: (addr) => peers.replica(addr),
+      view: () => view.routing(),
+      ringConfirmed: () => membership.ringConfirmed(),
+      onReadRepair: (count) => node.metrics.readRepairs.inc(count),
+    });
+    // The node object exists before its server so the routes can read its state.
+    let node!: RingblockNode;
+    const metrics = new NodeMetrics(
+      { node: config.name },
+      () => local.storage(),
+      () => {
+        const ring = view.currentRing();
+        const down = ring ? ring.nodes.filter((member) => !view.isLive(member.name)).length : 0;
+        return { epoch: view.currentEpoch(), live: membership.liveMembers().size, down, ownershipShare: ring?.ownershipShare().get(config.name)?.replica ?? 0 };
+      },
+    );
+    const router = new Router(
+      [
+        ...blockRoutes({ coordinator, bodyTimeoutMs: config.requestTimeoutMs }),
+        ...internalRoutes({ local, clock, epoch: () => view.currentEpoch(), onNewerEpoch: (epoch) => log.debug({ epoch }, 'a peer routes by a newer ring epoch; the ring watch brings it'), bodyTimeoutMs: config.requestTimeoutMs }),
+        ...statusRoutes({
+          name: config.name,
+          cluster: config.cluster,
+          backing: config.backing,
+          devicePath: config.device,
+          lifecycle: () => node.lifecycle,
+          notReadyReason: () => node.notReadyReason(),
+          zookeeper: () => ({ connected: membership.client?.state === 'connected', ringConfirmed: membership.ringConfirmed() }),
+          view,
+          liveMembers: () => membership.liveMembers(),
+          storage: () => local.storage(),
+          settings: () => membership.config,
+          metrics,
+        }),
+      ],
+      config.token,
+    );
+    const http = createHttpServer(router, config, (route, method, status, seconds) => metrics.observeRequest(route, method, status, seconds), (error) => log.error({ err: error }, 'request failed'));
+    const maintainer = new RingMaintainer({ membership, logger: log });
+    node = new RingblockNode(config, log, local, membership, maintainer, view, peers, http, metrics);
+    membership.on('members', () => view.setLive(membership.liveMembers()));
+    membership.on('ring', () => node.adoptRing());
+    membership.on('state', (event) => log.info({ zookeeper: event.state, session: event.sessionId }, 'ZooKeeper session state'));
+    // Fatal for this process (e.g. our name was taken while we re-registered): stop serving at once.
+    membership.on('error', (error) => {
+      log.fatal({ err: error }, 'membership failed; stopping');
+      void node.stop().finally(() => process.exit(1));
+    });
+    try {
+      node.port = await http.listen(config.port, config.host);
+      await membership.start();
+      view.setLive(membership.liveMembers());
+      await membership.createRingIfAbsent([{ name: config.name, addr: config.advertiseAddr, ...(config.zone ? { zone: config.zone } : {}) }]);
+      node.adoptRing();
+      maintainer.start();
+      node.usageTimer = setInterval(() => void membership.updateMember({ usedBytes: local.storage().usedBytes, capacityBytes: local.storage().capacityBytes }).catch(() => undefined), USAGE_REFRESH_MS).unref();
+      node.state = 'ready';
+      log.info({ port: node.port, epoch: view.currentEpoch() }, 'node ready');
+      return node;
+    } catch (error) {
+      await node.stop().catch(() => undefined);
+      throw error;
+    }
+  }
+
+  get lifecycle(): NodeState {
+    return this.state === 'ready' && !this.membership.ringConfirmed() ? 'fenced' : this.state;
+  }
+
+  notReadyReason(): string | undefined {
+    if (this.state !== 'ready') return `node is ${this.state}`;
+    if (!this.view.currentRing()) return 'no committed ring is known yet';
+    if (!this.membership.ringConfirmed()) return 'the ring cannot be confirmed with ZooKeeper';
+    return undefined;
+  }
+
+  /** Graceful stop: refuse new requests, drain in-flight ones, deregister, close the device. */
+  async stop(): Promise<void> {
+    if (this.state === 'draining' || this.state === 'stopped') return;
+    this.state = 'draining';
+    clearInterval(this.usageTimer);
+    this.log.info({ inFlight: this.http.inFlight() }, 'draining');
+    await this.http.close(DRAIN_MS);
+    await this.maintainer.stop();
+    await this.membership.stop().catch((error: unknown) => this.log.warn({ err: error }, 'deregistering failed'));
+    await this.peers.close();
+    await this.local.close();
+    this.state = 'stopped';
+    this.log.info('stopped');
+  }
+
+  private adoptRing(): void {
+    const ring = this.membership.committedRing();
+    if (ring && this.view.setRing(ring.epoch, ring.nodes)) this.log.info({ epoch: ring.epoch, nodes: ring.nodes.map((n) => n.name) }, 'routing by a new ring');
+  }
+}
+
+/** The `ringblock node` entry point: configuration from flags and RINGBLOCK_*, stop on SIGTERM/SIGINT. */
+export async function startNodeFromEnv(argv: readonly string[]): Promise<RingblockNode> {
+  let config: NodeConfig;
+  try {
+    config = parseConfig({ ...process.env, ...flagsToEnv(argv) });
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`${error.message}\n`);
+      process.exit(2);
+    }
+    throw error;
+  }
+  const log = pino({ level: config.logLevel, base: { node: config.name }, redact: ['token', 'config.token', 'req.headers.authorization'] });
+  const node = await RingblockNode.start(config, log);
+  const shutdown = (signal: string) => {
+    log.info({ signal }, 'stopping');
+    node.stop().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        log.error({ err: error }, 'stop failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGTERM', shutdown);
+  process.once('SIGINT', shutdown);
+  return node;
+}

@@ -1,0 +1,148 @@
+// The OpenAPI 3.1 document of the public API, served at /openapi.json. A test checks real responses
+// of a running node against it, so it cannot drift from what the node does.
+const error = (codes: string[], extra: Record<string, unknown> = {}) => ({
+  description: codes.join(', '),
+  content: {
+    'application/json': {
+      schema: {
+        type: 'object',
+        required: ['error', 'code'],
+        properties: { error: { type: 'string' }, code: { type: 'string', enum: codes }, ...extra },
+      },
+    },
+  },
+});
+const unavailable = error(['UNAVAILABLE'], { required: { type: 'integer' }, acked: { type: 'integer' } });
+const blockId = { name: 'id', in: 'path', required: true, schema: { type: 'string', pattern: '^[A-Za-z0-9._~:-]{1,255}$' } };
+const consistency = { name: 'consistency', in: 'query', required: false, schema: { type: 'string', enum: ['one', 'quorum', 'all'], default: 'quorum' } };
+const etag = { ETag: { schema: { type: 'string' }, description: 'the version: "<16 hex digits>-<coordinator node>"' } };
+const json = (schema: Record<string, unknown>, description: string) => ({ description, content: { 'application/json': { schema } } });
+
+const member = {
+  type: 'object',
+  required: ['name', 'addr', 'state', 'inRing'],
+  properties: {
+    name: { type: 'string' },
+    addr: { type: 'string' },
+    zone: { type: ['string', 'null'] },
+    state: { type: 'string', enum: ['live', 'down'] },
+    inRing: { type: 'boolean' },
+    ownershipShare: { type: 'number' },
+    capacityBytes: { type: ['integer', 'null'] },
+    usedBytes: { type: ['integer', 'null'] },
+  },
+};
+
+export const OPENAPI_DOCUMENT = {
+  openapi: '3.1.0',
+  info: { title: 'ringblock', version: '0.1.0', description: 'A distributed, leaderless store of fixed 4 KiB blocks.' },
+  paths: {
+    '/block/{id}': {
+      parameters: [blockId, consistency],
+      put: {
+        summary: 'Store a block (exactly 4096 bytes)',
+        requestBody: { required: true, content: { 'application/octet-stream': { schema: { type: 'string', format: 'binary', minLength: 4096, maxLength: 4096 } } } },
+        responses: {
+          '201': { ...json({ type: 'object', required: ['id', 'version'], properties: { id: { type: 'string' }, version: { type: 'string' } } }, 'stored at the consistency level'), headers: etag },
+          '400': error(['BLOCK_SIZE', 'BAD_ID', 'BAD_REQUEST']),
+          '413': error(['BLOCK_SIZE']),
+          '503': unavailable,
+          '507': error(['INSUFFICIENT_STORAGE']),
+        },
+      },
+      get: {
+        summary: 'Read a block',
+        responses: {
+          '200': { description: 'the block', headers: etag, content: { 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } } },
+          '304': { description: 'If-None-Match matched' },
+          '400': error(['BAD_ID', 'BAD_REQUEST']),
+          '404': error(['NOT_FOUND']),
+          '503': unavailable,
+        },
+      },
+      head: { summary: 'Version of a block', responses: { '200': { description: 'exists', headers: etag }, '404': { description: 'no such block' } } },
+      delete: {
+        summary: 'Delete a block (writes a tombstone; idempotent)',
+        responses: { '204': { description: 'deleted', headers: etag }, '400': error(['BAD_ID', 'BAD_REQUEST']), '503': unavailable },
+      },
+    },
+    '/live': { get: { summary: 'Liveness', responses: { '200': json({ type: 'object', required: ['status'], properties: { status: { type: 'string' } } }, 'the process runs') } } },
+    '/ready': {
+      get: {
+        summary: 'Readiness: registered, ring known, device open',
+        responses: {
+          '200': json({ type: 'object', required: ['status'], properties: { status: { type: 'string', enum: ['ready'] } } }, 'ready'),
+          '503': error(['NOT_READY']),
+        },
+      },
+    },
+    '/health': {
+      get: {
+        summary: 'Node health',
+        responses: {
+          '200': json(
+            {
+              type: 'object',
+              required: ['node', 'state', 'zookeeper', 'ring', 'device', 'backing', 'migration'],
+              properties: {
+                node: { type: 'string' },
+                state: { type: 'string' },
+                zookeeper: { type: 'object', required: ['connected', 'ringConfirmed'], properties: { connected: { type: 'boolean' }, ringConfirmed: { type: 'boolean' } } },
+                ring: { type: 'object', required: ['epoch'], properties: { epoch: { type: 'integer' } } },
+                device: { type: 'object', required: ['path', 'blocks', 'capacityBytes', 'usedBytes'], properties: { path: { type: 'string' }, blocks: { type: 'integer' }, capacityBytes: { type: 'integer' }, usedBytes: { type: 'integer' } } },
+                backing: { type: 'object', required: ['kind'], properties: { kind: { type: 'string', enum: ['file', 'spdk'] } } },
+                migration: { type: ['object', 'null'] },
+              },
+            },
+            'health of this node',
+          ),
+        },
+      },
+    },
+    '/metrics': { get: { summary: 'Prometheus metrics', responses: { '200': { description: 'text format', content: { 'text/plain': { schema: { type: 'string' } } } } } } },
+    '/cluster': {
+      get: {
+        summary: 'Members, ring epoch, replication, ownership',
+        responses: {
+          '200': json(
+            {
+              type: 'object',
+              required: ['cluster', 'epoch', 'replicationFactor', 'vnodes', 'members', 'migration'],
+              properties: {
+                cluster: { type: 'string' },
+                epoch: { type: 'integer' },
+                replicationFactor: { type: 'integer' },
+                vnodes: { type: 'integer' },
+                members: { type: 'array', items: member },
+                migration: { type: ['object', 'null'] },
+              },
+            },
+            'the cluster as this node sees it',
+          ),
+        },
+      },
+    },
+    '/cluster/ring': {
+      get: {
+        summary: 'The committed ring: tokens to nodes',
+        responses: {
+          '200': json(
+            {
+              type: 'object',
+              required: ['epoch', 'replicationFactor', 'vnodes', 'nodes', 'tokens'],
+              properties: {
+                epoch: { type: 'integer' },
+                replicationFactor: { type: 'integer' },
+                vnodes: { type: 'integer' },
+                nodes: { type: 'array', items: { type: 'object', required: ['name', 'addr'], properties: { name: { type: 'string' }, addr: { type: 'string' }, zone: { type: ['string', 'null'] } } } },
+                tokens: { type: 'array', items: { type: 'object', required: ['token', 'node'], properties: { token: { type: 'string', pattern: '^[0-9]+$' }, node: { type: 'string' } } } },
+              },
+            },
+            'tokens as decimal strings (unsigned 64-bit), sorted',
+          ),
+        },
+      },
+    },
+    '/openapi.json': { get: { summary: 'This document', responses: { '200': json({ type: 'object', required: ['openapi', 'paths'] }, 'OpenAPI 3.1') } } },
+  },
+} as const;

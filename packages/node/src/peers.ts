@@ -1,0 +1,120 @@
+// Replica calls to other peers over HTTP: one undici Pool per peer address with a bounded number of
+// connections, timeouts on every call, and every response body consumed or destroyed.
+import { Pool, errors as undiciErrors } from 'undici';
+import type { Dispatcher } from 'undici';
+import { ReplicaError, type Replica, type StoredBlock, type WriteOutcome, type WriteResult } from './store.js';
+import { versionFromText, versionToText } from './version.js';
+
+export const HEADER_VERSION = 'x-ringblock-version';
+export const HEADER_EPOCH = 'x-ringblock-epoch';
+export const HEADER_RESULT = 'x-ringblock-result';
+export const HEADER_TOMBSTONE = 'x-ringblock-tombstone';
+
+/** Bound on distinct peer addresses with an open pool; more means a bug (or an attack) upstream. */
+const PEER_POOLS_MAX = 1024;
+
+export interface PeerOptions {
+  token: string;
+  timeoutMs: number;
+  connections: number;
+  /** The ring epoch this node routes by, sent with every internal request. */
+  epoch: () => number;
+}
+
+export class Peers {
+  private readonly pools = new Map<string, Pool>();
+  private closed = false;
+
+  constructor(private readonly options: PeerOptions) {}
+
+  replica(addr: string): Replica {
+    return {
+      write: (id, version, data) => this.write(addr, id, version, data),
+      read: (id) => this.read(addr, id),
+    };
+  }
+
+  async write(addr: string, id: string, version: Buffer, data: Buffer | undefined): Promise<WriteOutcome> {
+    const response = await this.call(addr, {
+      method: data ? 'PUT' : 'DELETE',
+      path: `/internal/block/${id}`,
+      headers: { ...this.headers(), [HEADER_VERSION]: versionToText(version), ...(data ? { 'content-type': 'application/octet-stream' } : {}) },
+      body: data,
+    });
+    await response.body.dump();
+    if (response.statusCode !== 200) throw this.failure(addr, response.statusCode, response.headers);
+    const result = header(response.headers, HEADER_RESULT) as WriteResult;
+    const current = versionFromText(header(response.headers, HEADER_VERSION) ?? '');
+    return current ? { result, current } : { result };
+  }
+
+  async read(addr: string, id: string): Promise<StoredBlock | undefined> {
+    const response = await this.call(addr, { method: 'GET', path: `/internal/block/${id}`, headers: this.headers() });
+    if (response.statusCode === 404) {
+      await response.body.dump();
+      return undefined;
+    }
+    if (response.statusCode !== 200) {
+      await response.body.dump();
+      throw this.failure(addr, response.statusCode, response.headers);
+    }
+    const version = versionFromText(header(response.headers, HEADER_VERSION) ?? '');
+    const tombstone = header(response.headers, HEADER_TOMBSTONE) === '1';
+    const body = Buffer.from(await response.body.arrayBuffer());
+    if (!version) throw new ReplicaError('REFUSED', `peer ${addr} answered without a valid version`);
+    return { version, tombstone, data: tombstone ? undefined : body };
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    const pools = [...this.pools.values()];
+    this.pools.clear();
+    await Promise.allSettled(pools.map((pool) => pool.close()));
+  }
+
+  private headers(): Record<string, string> {
+    return { authorization: `Bearer ${this.options.token}`, [HEADER_EPOCH]: String(this.options.epoch()) };
+  }
+
+  private pool(addr: string): Pool {
+    let pool = this.pools.get(addr);
+    if (!pool) {
+      if (this.closed) throw new ReplicaError('UNREACHABLE', 'this node is shutting down');
+      if (this.pools.size >= PEER_POOLS_MAX) throw new ReplicaError('REFUSED', `more than ${PEER_POOLS_MAX} peer addresses`);
+      pool = new Pool(`http://${addr}`, {
+        connections: this.options.connections,
+        connectTimeout: this.options.timeoutMs,
+        headersTimeout: this.options.timeoutMs,
+        bodyTimeout: this.options.timeoutMs,
+        // Shorter than the server's keep-alive, so a pooled socket is never reused as the peer closes it.
+        keepAliveTimeout: 4_000,
+        keepAliveMaxTimeout: 8_000,
+        pipelining: 1,
+      });
+      this.pools.set(addr, pool);
+    }
+    return pool;
+  }
+
+  private async call(addr: string, options: Dispatcher.RequestOptions): Promise<Dispatcher.ResponseData> {
+    try {
+      return await this.pool(addr).request(options);
+    } catch (error) {
+      if (error instanceof ReplicaError) throw error;
+      const timeout = error instanceof undiciErrors.HeadersTimeoutError || error instanceof undiciErrors.BodyTimeoutError || error instanceof undiciErrors.ConnectTimeoutError;
+      throw new ReplicaError(timeout ? 'TIMEOUT' : 'UNREACHABLE', `peer ${addr}: ${(error as Error).message}`);
+    }
+  }
+
+  private failure(addr: string, status: number, headers: Record<string, string | string[] | undefined>): ReplicaError {
+    if (status === 409) return new ReplicaError('STALE_EPOCH', `peer ${addr} is on a newer ring epoch`, Number(header(headers, HEADER_EPOCH)));
+    if (status === 507) return new ReplicaError('DEVICE_FULL', `peer ${addr} has a full device`);
+    if (status === 422) return new ReplicaError('CHECKSUM_MISMATCH', `peer ${addr} holds a corrupt copy`);
+    return new ReplicaError('REFUSED', `peer ${addr} answered ${status}`);
+  }
+}
+
+function header(headers: Record<string, string | string[] | undefined>, name: string): string | undefined {
+  const value = headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}

@@ -1,0 +1,103 @@
+// Probes and read-only views of the node and the cluster: /live, /ready, /health(z), /metrics,
+// /cluster, /cluster/ring, /openapi.json.
+import { HttpError, sendJson } from './http/errors.js';
+import type { Route } from './http/router.js';
+import type { ClusterView, RingSettings } from './cluster-view.js';
+import type { NodeMetrics, StorageSnapshot } from './metrics.js';
+import { OPENAPI_DOCUMENT } from './openapi.js';
+
+export interface MemberStatus {
+  name: string;
+  addr: string;
+  zone?: string | undefined;
+  capacityBytes?: number;
+  usedBytes?: number;
+}
+
+export interface StatusSource {
+  name: string;
+  cluster: string;
+  backing: 'file' | 'spdk';
+  devicePath: string;
+  lifecycle(): string;
+  /** Why the node is not ready, or undefined when it is. */
+  notReadyReason(): string | undefined;
+  zookeeper(): { connected: boolean; ringConfirmed: boolean };
+  view: ClusterView;
+  liveMembers(): ReadonlyMap<string, MemberStatus>;
+  storage(): StorageSnapshot;
+  settings(): RingSettings;
+  metrics: NodeMetrics;
+}
+
+export function statusRoutes(source: StatusSource): Route[] {
+  const get = (name: string, path: string, handler: Route['methods'][string]): Route => ({
+    name,
+    pattern: new RegExp(`^${path.replace(/\//g, '\\/')}$`),
+    methods: { GET: handler },
+  });
+  const health: Route['methods'][string] = ({ res }) => {
+    const storage = source.storage();
+    sendJson(res, 200, {
+      node: source.name,
+      state: source.lifecycle(),
+      zookeeper: source.zookeeper(),
+      ring: { epoch: source.view.currentEpoch() },
+      device: { path: source.devicePath, blocks: storage.blocks, tombstones: storage.tombstones, capacityBytes: storage.capacityBytes, usedBytes: storage.usedBytes },
+      backing: { kind: source.backing },
+      migration: null,
+    });
+  };
+  return [
+    get('live', '/live', ({ res }) => sendJson(res, 200, { status: 'live' })),
+    get('ready', '/ready', ({ res }) => {
+      const reason = source.notReadyReason();
+      if (reason) throw new HttpError(503, 'NOT_READY', reason);
+      sendJson(res, 200, { status: 'ready' });
+    }),
+    get('health', '/health', health),
+    get('health', '/healthz', health),
+    get('metrics', '/metrics', async ({ res }) => {
+      const text = await source.metrics.registry.metrics();
+      res.writeHead(200, { 'content-type': source.metrics.registry.contentType, 'content-length': Buffer.byteLength(text) });
+      res.end(text);
+    }),
+    get('cluster', '/cluster', ({ res }) => sendJson(res, 200, clusterStatus(source))),
+    get('cluster_ring', '/cluster/ring', ({ res }) => {
+      const ring = source.view.currentRing();
+      if (!ring) throw new HttpError(503, 'NOT_READY', 'no committed ring is known yet');
+      const { vnodes, replicationFactor } = source.settings();
+      sendJson(res, 200, {
+        epoch: source.view.currentEpoch(),
+        replicationFactor,
+        vnodes,
+        nodes: ring.nodes.map((node) => ({ name: node.name, addr: node.addr ?? null, zone: node.zone ?? null })),
+        tokens: ring.tokens(),
+      });
+    }),
+    get('openapi', '/openapi.json', ({ res }) => sendJson(res, 200, OPENAPI_DOCUMENT)),
+  ];
+}
+
+function clusterStatus(source: StatusSource) {
+  const ring = source.view.currentRing();
+  const live = source.liveMembers();
+  const shares = ring?.ownershipShare() ?? new Map<string, { replica: number }>();
+  const names = new Set([...(ring?.nodes.map((node) => node.name) ?? []), ...live.keys()]);
+  const members = [...names].sort().map((name) => {
+    const member = live.get(name);
+    const ringNode = ring?.node(name);
+    return {
+      name,
+      addr: member?.addr ?? ringNode?.addr ?? '',
+      zone: member?.zone ?? ringNode?.zone ?? null,
+      state: member ? 'live' : 'down',
+      inRing: ringNode !== undefined,
+      ownershipShare: shares.get(name)?.replica ?? 0,
+      capacityBytes: member?.capacityBytes ?? null,
+      usedBytes: member?.usedBytes ?? null,
+    };
+  });
+  const { vnodes, replicationFactor } = source.settings();
+  return { cluster: source.cluster, epoch: source.view.currentEpoch(), replicationFactor, vnodes, members, migration: null };
+}
