@@ -44,14 +44,14 @@ t.test('ZooKeeper down past the session timeout: writes are refused, reads go on
   t.equal((await putBlock(url, 'fenced', data)).status, 201);
   await cluster.stopZooKeeper();
   const refused = await eventually('writes refused', async () => {
-    const reply = await putBlock(url, 'fenced', randomBlock());
+    const reply = await putBlock(url, 'fenced-probe', randomBlock());
     return reply.status === 503 ? reply : undefined;
   }, 15_000);
   t.equal(refused.json().code, 'UNAVAILABLE');
   t.equal((await request(`${url}/ready`)).status, 503, 'not ready while fenced');
   t.ok((await getBlock(url, 'fenced')).body.equals(data), 'reads still served from the last committed ring');
   await cluster.restartZooKeeper();
-  await eventually('writes accepted again', async () => (await putBlock(url, 'fenced', randomBlock())).status === 201, 30_000);
+  await eventually('writes accepted again', async () => (await putBlock(url, 'fenced-probe', randomBlock())).status === 201, 30_000);
 });
 
 t.test('a node paused past its session timeout re-registers and never serves writes meanwhile', async (t) => {
