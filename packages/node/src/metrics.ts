@@ -54,8 +54,13 @@ export class NodeMetrics {
         this.set({ state: 'down' }, snapshot.down);
       },
     });
+    const metrics = this;
+    new Gauge({ name: 'ringblock_http_requests_in_flight', help: 'HTTP requests being handled', registers, collect() { this.set(metrics.inFlight()); } });
     collectDefaultMetrics({ register: this.registry, prefix: 'ringblock_' });
   }
+
+  /** Source of the in-flight request gauge (the HTTP server, once it exists). */
+  inFlight: () => number = () => 0;
 
   observeRequest(route: string, method: string, status: number, seconds: number): void {
     const op = operationName(route, method);

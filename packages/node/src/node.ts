@@ -113,6 +113,7 @@ export class RingblockNode {
       config.token,
     );
     const http = createHttpServer(router, config, (route, method, status, seconds) => metrics.observeRequest(route, method, status, seconds), (error) => log.error({ err: error }, 'request failed'));
+    metrics.inFlight = () => http.inFlight();
     const maintainer = new RingMaintainer({ membership, logger: log });
     node = new RingblockNode(config, log, local, membership, maintainer, view, peers, http, metrics);
     membership.on('members', () => view.setLive(membership.liveMembers()));

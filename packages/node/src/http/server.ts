@@ -33,8 +33,8 @@ export interface HttpServer {
 }
 
 export function createHttpServer(router: Router, limits: HttpLimits, observe: RequestObserver, logError: (error: unknown) => void): HttpServer {
-  let inFlight = 0;
-  let drained: (() => void) | undefined;
+  let closing = false;
+  const active = new Set<ServerResponse>();
   const sockets = new Set<Socket>();
   const server = createServer(
     {
@@ -46,13 +46,14 @@ export function createHttpServer(router: Router, limits: HttpLimits, observe: Re
       connectionsCheckingInterval: Math.max(100, Math.min(1_000, limits.headersTimeoutMs / 2)),
     },
     (req, res) => {
-      inFlight++;
+      active.add(res);
+      // While draining, every answer closes its connection, so keep-alive clients move elsewhere.
+      if (closing) res.setHeader('connection', 'close');
       const started = process.hrtime.bigint();
       let routeName = 'unknown';
       res.on('close', () => {
-        inFlight--;
+        active.delete(res);
         observe(routeName, req.method ?? 'GET', res.statusCode, Number(process.hrtime.bigint() - started) / 1e9);
-        if (inFlight === 0) drained?.();
       });
       dispatch(router, req, res, (name) => (routeName = name), logError);
     },
@@ -81,15 +82,20 @@ export function createHttpServer(router: Router, limits: HttpLimits, observe: Re
         });
       }),
     close: async (drainMs) => {
+      closing = true;
+      for (const res of active) if (!res.headersSent) res.setHeader('connection', 'close');
+      // Resolves once every connection has closed: idle ones now, busy ones after their answer.
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
-      if (inFlight > 0) {
-        await Promise.race([new Promise<void>((resolve) => (drained = resolve)), new Promise((resolve) => setTimeout(resolve, drainMs).unref())]);
+      let timer: NodeJS.Timeout | undefined;
+      const drained = await Promise.race([closed.then(() => true), new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), drainMs)))]);
+      clearTimeout(timer);
+      if (!drained) {
+        for (const socket of sockets) socket.destroy();
+        await closed;
       }
-      for (const socket of sockets) socket.destroy();
-      await closed;
     },
-    inFlight: () => inFlight,
+    inFlight: () => active.size,
   };
 }
 
