@@ -1,0 +1,150 @@
+// Which blocks move where when the ring changes (DESIGN §6 step 2), as a pure function of the two
+// rings and the live set, so that every node computes the same plan from the same migration record.
+//
+// For every arc whose owner set grows, each added owner receives the arc from one live old owner.
+// Senders are picked greedily in ring order: the live old owner with the least hash space assigned
+// so far, ties going to the earlier one in the arc's preference order (positions in a preference
+// list are distinct, so no further tie-break is needed). That spreads the reading load over the
+// surviving replicas instead of putting it all on primaries.
+import assert from 'node:assert/strict';
+import { diffRings, rangeWidth, type Arc, type RangeChange, type Ring } from '@ringblock/ring';
+
+export interface PlanInput {
+  readonly from: Ring;
+  readonly to: Ring;
+  /** Nodes that can send or receive; the others are down. */
+  readonly live: ReadonlySet<string>;
+}
+
+/** One bulk stream: the blocks and tombstones of `range` from `from` to `to`. */
+export interface Transfer {
+  /** Index in `plan.transfers`, as a string: the same on every node for the same record. */
+  readonly id: string;
+  readonly range: Arc;
+  readonly from: string;
+  readonly to: string;
+  /** Hash positions the range covers: the weight used for sender balance and progress. */
+  readonly widthPositions: bigint;
+}
+
+/** An arc an added owner should receive but will not get from this migration. */
+export interface MissedRange {
+  readonly range: Arc;
+  readonly to: string;
+  readonly oldOwners: readonly string[];
+}
+
+export interface MigrationPlan {
+  readonly fromRing: Ring;
+  readonly toRing: Ring;
+  /** Ascending by range end, then by receiver in preference order. */
+  readonly transfers: readonly Transfer[];
+  /** Live members of old ∪ new ring nodes, sorted by name. */
+  readonly participants: readonly string[];
+  /** Per node, the arcs it owns in `fromRing` but not in `toRing` (adjacent arcs merged). */
+  readonly releases: ReadonlyMap<string, readonly Arc[]>;
+  readonly sends: ReadonlyMap<string, readonly Transfer[]>;
+  readonly receives: ReadonlyMap<string, readonly Transfer[]>;
+  /** No live old owner holds these: only repair can bring them back later. */
+  readonly unsourced: readonly MissedRange[];
+  /** The receiver is down: it gets these from hinted handoff and repair when back. */
+  readonly downReceivers: readonly MissedRange[];
+}
+
+export function planMigration(input: PlanInput): MigrationPlan {
+  const { from, to, live } = input;
+  const changes = diffRings(from, to);
+  const assignedPositions = new Map<string, bigint>();
+  const transfers: Transfer[] = [];
+  const unsourced: MissedRange[] = [];
+  const downReceivers: MissedRange[] = [];
+  for (const change of changes) {
+    const range = { start: change.start, end: change.end };
+    for (const receiver of change.addedOwners) {
+      const missed = { range, to: receiver, oldOwners: change.oldOwners };
+      if (!live.has(receiver)) {
+        downReceivers.push(missed);
+        continue;
+      }
+      const sender = leastLoadedSender(change.oldOwners, live, assignedPositions);
+      if (sender === undefined) {
+        unsourced.push(missed);
+        continue;
+      }
+      const widthPositions = rangeWidth(range);
+      assignedPositions.set(sender, (assignedPositions.get(sender) ?? 0n) + widthPositions);
+      transfers.push({ id: String(transfers.length), range, from: sender, to: receiver, widthPositions });
+    }
+  }
+  const names = new Set([...from.nodes, ...to.nodes].map((node) => node.name));
+  return {
+    fromRing: from,
+    toRing: to,
+    transfers,
+    participants: [...names].filter((name) => live.has(name)).sort(),
+    releases: releasesOf(changes),
+    sends: groupBy(transfers, (transfer) => transfer.from),
+    receives: groupBy(transfers, (transfer) => transfer.to),
+    unsourced,
+    downReceivers,
+  };
+}
+
+/** The transfers `name` sends (empty when none). */
+export function transfersFrom(plan: MigrationPlan, name: string): readonly Transfer[] {
+  return plan.sends.get(name) ?? [];
+}
+
+/** The transfers `name` receives (empty when none). */
+export function transfersTo(plan: MigrationPlan, name: string): readonly Transfer[] {
+  return plan.receives.get(name) ?? [];
+}
+
+/**
+ * Per node, the arcs of `changes` it stops owning, adjacent arcs merged (changes come ascending by
+ * end, as `diffRings` gives them). Used for the plan and for any ring switch.
+ */
+export function releasesOf(changes: readonly RangeChange[]): Map<string, Arc[]> {
+  const releases = new Map<string, Arc[]>();
+  for (const change of changes) {
+    for (const name of change.removedOwners) {
+      let arcs = releases.get(name);
+      if (arcs === undefined) releases.set(name, (arcs = []));
+      const last = arcs.at(-1);
+      if (last !== undefined && last.end === change.start) arcs[arcs.length - 1] = { start: last.start, end: change.end };
+      else arcs.push({ start: change.start, end: change.end });
+    }
+  }
+  return releases;
+}
+
+/** The live old owner with the least hash space assigned; earlier in preference order on ties. */
+function leastLoadedSender(
+  oldOwners: readonly string[],
+  live: ReadonlySet<string>,
+  assignedPositions: ReadonlyMap<string, bigint>,
+): string | undefined {
+  let best: string | undefined;
+  let bestPositions = 0n;
+  for (const name of oldOwners) {
+    if (!live.has(name)) continue;
+    const positions = assignedPositions.get(name) ?? 0n;
+    if (best === undefined || positions < bestPositions) {
+      best = name;
+      bestPositions = positions;
+    }
+  }
+  assert.ok(best === undefined || oldOwners.includes(best));
+  return best;
+}
+
+function groupBy<T>(items: readonly T[], keyOf: (item: T) => string): Map<string, T[]> {
+  const groups = new Map<string, T[]>();
+  for (const item of items) {
+    const key = keyOf(item);
+    const group = groups.get(key);
+    if (group === undefined) groups.set(key, [item]);
+    else group.push(item);
+  }
+  return groups;
+}
