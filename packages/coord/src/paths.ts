@@ -12,6 +12,10 @@ export interface ClusterPaths {
   readonly ring: string;
   readonly migration: string;
   readonly volumes: string;
+  /** `decommissioned/<name>`: a node being moved out of the ring (its data first). */
+  readonly decommissioned: string;
+  /** `tasks/<id>`: long operations started through the API. */
+  readonly tasks: string;
   member(name: string): string;
 }
 
@@ -26,6 +30,8 @@ export function clusterPaths(cluster: string): ClusterPaths {
     ring: `${base}/ring`,
     migration: `${base}/migration`,
     volumes: `${base}/volumes`,
+    decommissioned: `${base}/decommissioned`,
+    tasks: `${base}/tasks`,
     member: (name) => {
       if (!isValidNodeName(name)) throw new CoordError('BAD_ARGUMENT', `node name "${name}" must be 1-255 characters of [A-Za-z0-9._~:-]`);
       return `${members}/${name}`;

@@ -27,6 +27,8 @@ export interface RingMaintainerOptions {
   readonly downGraceMs?: number;
   /** Upper bound between evaluations (default 10 s). */
   readonly recheckIntervalMsMax?: number;
+  /** Names being decommissioned (see planRingMembership); re-evaluate with recheck() when it changes. */
+  readonly excluded?: () => ReadonlySet<string>;
   /** Applies a planned ring; false when the ring changed meanwhile. Default: membership.commitRing. */
   readonly apply?: (current: CommittedRing, nodes: readonly RingNodeInfo[]) => Promise<boolean>;
 }
@@ -126,7 +128,8 @@ export class RingMaintainer {
       return Number.POSITIVE_INFINITY;
     }
     const downGraceMs = this.options.downGraceMs ?? membership.config.downGraceMs;
-    const planned = planRingMembership({ ringNodes: ring.nodes, liveMembers: live, downSince: this.downSinceMs, now, downGraceMs });
+    const excluded = this.options.excluded?.();
+    const planned = planRingMembership({ ringNodes: ring.nodes, liveMembers: live, downSince: this.downSinceMs, now, downGraceMs, ...(excluded ? { excluded } : {}) });
     if (planned !== null) {
       const changes = ringChanges(ring.nodes, planned);
       const apply = this.options.apply ?? ((current, nodes) => membership.commitRing(current.version, nodes));

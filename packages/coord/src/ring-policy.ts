@@ -6,6 +6,8 @@
 // - A ring node that is not live stays (it is *down*, requests skip it) until it has been down for
 //   downGraceMs; then it is removed. A node with no recorded down-since time is kept: the caller
 //   records one the first time it sees the node down.
+// - A node being decommissioned (`excluded`) is removed even while live, and not added back while
+//   its decommission marker stands.
 // - The last node is never removed (a ring of no nodes places nothing).
 // - A live member whose addr or zone differs from its ring entry is updated. Decision: that is a
 //   ring change (a new epoch) because the committed ring is what peers and ring-aware clients route
@@ -20,6 +22,8 @@ export interface RingPlanInput {
   readonly downSince: ReadonlyMap<string, number>;
   readonly now: number;
   readonly downGraceMs: number;
+  /** Names being decommissioned: they leave the ring live or not, and are not added back. */
+  readonly excluded?: ReadonlySet<string>;
 }
 
 export interface RingChanges {
@@ -31,15 +35,17 @@ export interface RingChanges {
 /** The node list the ring should have (sorted by name), or null when the current one is right. */
 export function planRingMembership(input: RingPlanInput): RingNodeInfo[] | null {
   const { ringNodes, liveMembers, downSince, now, downGraceMs } = input;
+  const excluded = input.excluded ?? new Set<string>();
   const next: RingNodeInfo[] = [];
   for (const node of ringNodes) {
+    if (excluded.has(node.name)) continue;
     const live = liveMembers.get(node.name);
     if (live !== undefined) next.push(ringNodeOf(live));
     else if (!downPastGrace(downSince.get(node.name), now, downGraceMs)) next.push(ringNodeOf(node));
   }
   const inRing = new Set(ringNodes.map((node) => node.name));
   for (const member of liveMembers.values()) {
-    if (!inRing.has(member.name)) next.push(ringNodeOf(member));
+    if (!inRing.has(member.name) && !excluded.has(member.name)) next.push(ringNodeOf(member));
   }
   if (next.length === 0) return null;
   const planned = canonicalRingNodes(next);

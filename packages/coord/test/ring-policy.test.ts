@@ -12,6 +12,7 @@ interface Case {
   readonly ring: RingNodeInfo[];
   readonly live: Map<string, RingNodeInfo>;
   readonly downSince?: Record<string, number>;
+  readonly excluded?: string[];
   readonly expected: RingNodeInfo[] | null;
 }
 
@@ -29,6 +30,9 @@ const cases: Case[] = [
   { name: 'an address change is an update', ring: [node('a'), node('b')], live: live(node('a'), node('b', 'b:4000')), expected: [node('a'), node('b', 'b:4000')] },
   { name: 'a zone change is an update', ring: [node('a', 'a:3000', 'z1')], live: live(node('a', 'a:3000', 'z2')), expected: [node('a', 'a:3000', 'z2')] },
   { name: 'an empty zone equals no zone', ring: [node('a')], live: live(node('a', 'a:3000', '')), expected: null },
+  { name: 'a live node being decommissioned leaves the ring', ring: [node('a'), node('b'), node('c')], live: live(node('a'), node('b'), node('c')), excluded: ['c'], expected: [node('a'), node('b')] },
+  { name: 'a decommissioned live member is not added back', ring: [node('a'), node('b')], live: live(node('a'), node('b'), node('c')), excluded: ['c'], expected: null },
+  { name: 'decommissioning the last node is refused', ring: [node('a')], live: live(node('a')), excluded: ['a'], expected: null },
   { name: 'add, remove and update at once', ring: [node('a'), node('b'), node('c')], live: live(node('a', 'a:1'), node('c'), node('d')), downSince: { b: 0 }, expected: [node('a', 'a:1'), node('c'), node('d')] },
 ];
 
@@ -40,6 +44,7 @@ for (const testCase of cases) {
       downSince: new Map(Object.entries(testCase.downSince ?? {})),
       now: NOW,
       downGraceMs: GRACE_MS,
+      excluded: new Set(testCase.excluded ?? []),
     });
     t.same(planned, testCase.expected);
   });

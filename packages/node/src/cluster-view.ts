@@ -15,6 +15,8 @@ export interface LiveMember {
 
 export class ClusterView {
   private ring: Ring | undefined;
+  /** The ring a prepared migration moves to: writes go to its owners too. */
+  private pending: Ring | undefined;
   private epoch = 0;
   private live: ReadonlyMap<string, LiveMember> = new Map();
   private snapshot: RoutingView | undefined;
@@ -24,11 +26,26 @@ export class ClusterView {
   /** Adopts a committed ring; returns false when it is not newer than the one held. */
   setRing(epoch: number, nodes: readonly RingNode[]): boolean {
     if (this.ring && epoch <= this.epoch) return false;
-    const { vnodes, replicationFactor } = this.settings();
-    this.ring = new Ring({ nodes, vnodes, replicationFactor, hasher: this.hasher });
+    this.ring = this.build(nodes);
     this.epoch = epoch;
     this.snapshot = undefined;
     return true;
+  }
+
+  /** A ring of these nodes under the cluster's vnodes and RF. */
+  build(nodes: readonly RingNode[]): Ring {
+    const { vnodes, replicationFactor } = this.settings();
+    return new Ring({ nodes, vnodes, replicationFactor, hasher: this.hasher });
+  }
+
+  /** Starts (a ring) or ends (undefined) dual writes for a migration. */
+  setPending(ring: Ring | undefined): void {
+    this.pending = ring;
+    this.snapshot = undefined;
+  }
+
+  pendingRing(): Ring | undefined {
+    return this.pending;
   }
 
   setLive(members: ReadonlyMap<string, LiveMember>): void {
@@ -53,6 +70,7 @@ export class ClusterView {
     const ring = this.ring;
     if (!ring) throw new Error('no committed ring yet');
     const live = this.live;
+    const pending = this.pending;
     // Owners as routing needs them: the live member's address wins over the one in the ring record
     // (a restarted pod may come back elsewhere), cached per ring node so lookups do not allocate.
     const owners = new Map<readonly RingNode[], Owner[]>();
@@ -67,6 +85,7 @@ export class ClusterView {
     this.snapshot = {
       epoch: this.epoch,
       owners: (id) => toOwners(ring.owners(id)),
+      ...(pending ? { pendingOwners: (id: string) => toOwners(pending.owners(id)) } : {}),
       isLive: (name) => live.has(name),
     };
     return this.snapshot;

@@ -8,7 +8,8 @@
 // its clock past that version and writes again. Quorum intersection makes this sound: a write
 // acknowledged at quorum is on at least one replica of any later quorum, which refuses anything older.
 import { HttpError } from './http/errors.js';
-import { QuorumCount } from './quorum.js';
+import { QuorumCount, type AckCount } from './quorum.js';
+import { DualQuorumCount } from './migration/dual-quorum.js';
 import { requiredAcks, type Consistency } from './consistency.js';
 import { ReplicaError, type Replica, type StoredBlock } from './store.js';
 import { compareVersions, type HybridClock } from './version.js';
@@ -27,6 +28,11 @@ export interface Owner {
 export interface RoutingView {
   epoch: number;
   owners(id: string): readonly Owner[];
+  /**
+   * While a migration is prepared: the block's owners in the ring being migrated to. Writes then
+   * go to both owner sets and must meet the level in each (DESIGN §6); reads stay on `owners`.
+   */
+  pendingOwners?: (id: string) => readonly Owner[];
   isLive(name: string): boolean;
 }
 
@@ -56,12 +62,12 @@ export class Coordinator {
     if (!this.options.ringConfirmed()) {
       throw new HttpError(503, 'UNAVAILABLE', 'this node cannot confirm the current ring with ZooKeeper; it does not coordinate writes until it can', { required: 0, acked: 0, reason: 'ring-unconfirmed' });
     }
-    const { targets, required } = this.targets(id, level);
+    const { targets, required, count } = this.writeTargets(id, level);
     let lastAcked = 0;
     let full = false;
     for (let round = 0; round < VERSION_ROUNDS_MAX; round++) {
       const version = this.options.clock.next();
-      const outcome = await writeRound(targets, required, id, version, data);
+      const outcome = await writeRound(targets, count(), id, version, data);
       if (outcome.met) return version;
       lastAcked = outcome.acked;
       full ||= outcome.full;
@@ -85,19 +91,40 @@ export class Coordinator {
     return newest && !newest.tombstone ? newest : undefined;
   }
 
-  private targets(id: string, level: Consistency): { targets: Target[]; required: number } {
+  /** Single-ring targets, or during a migration the union of both owner sets with a dual count. */
+  private writeTargets(id: string, level: Consistency): { targets: Target[]; required: number; count: () => AckCount } {
     const view = this.options.view();
-    const owners = view.owners(id);
+    if (!view.pendingOwners) {
+      const { targets, required } = this.targets(id, level, view.owners(id), view);
+      return { targets, required, count: () => new QuorumCount(required, targets.length) };
+    }
+    const oldOwners = view.owners(id);
+    const newOwners = view.pendingOwners(id);
+    const union = [...oldOwners, ...newOwners.filter((owner) => !oldOwners.some((old) => old.name === owner.name))];
+    const live = union.filter((owner) => owner.name === this.options.self || view.isLive(owner.name));
+    const down = union.filter((owner) => !live.includes(owner));
+    const names = (owners: readonly Owner[]) => owners.map((owner) => owner.name);
+    const count = () => {
+      const dual = DualQuorumCount.forLevel(level, names(oldOwners), names(newOwners));
+      for (const owner of down) dual.fail(owner.name);
+      return dual;
+    };
+    if (count().state() === 'impossible') throw unavailable(requiredAcks(level, oldOwners.length), 0, 'too few owners are live in the old or the new ring of a migration');
+    return { targets: live.map((owner) => this.target(owner)), required: requiredAcks(level, oldOwners.length), count };
+  }
+
+  private target(owner: Owner): Target {
+    return { owner, replica: owner.name === this.options.self ? this.options.local : this.options.remote(owner.addr) };
+  }
+
+  private targets(id: string, level: Consistency, owners = this.options.view().owners(id), view = this.options.view()): { targets: Target[]; required: number } {
     // With fewer nodes than RF every node owns every block; the level counts against those owners.
     const required = requiredAcks(level, owners.length);
     const live = owners.filter((owner) => owner.name === this.options.self || view.isLive(owner.name));
     // The local replica first: it answers without a network hop.
     live.sort((a, b) => Number(b.name === this.options.self) - Number(a.name === this.options.self));
     if (live.length < required) throw unavailable(required, 0, `only ${live.length} of the block's ${owners.length} owners are live`);
-    return {
-      required,
-      targets: live.map((owner) => ({ owner, replica: owner.name === this.options.self ? this.options.local : this.options.remote(owner.addr) })),
-    };
+    return { required, targets: live.map((owner) => this.target(owner)) };
   }
 
   /** Writes the newest record to answers that were behind, in the background and bounded. */
@@ -127,27 +154,30 @@ interface RoundOutcome {
   full: boolean;
 }
 
-function writeRound(targets: readonly Target[], required: number, id: string, version: Buffer, data: Buffer | undefined): Promise<RoundOutcome> {
+function writeRound(targets: readonly Target[], count: AckCount, id: string, version: Buffer, data: Buffer | undefined): Promise<RoundOutcome> {
   return new Promise((resolve) => {
-    const count = new QuorumCount(required, targets.length);
+    let acked = 0;
     let newer: Buffer | undefined;
     let full = false;
     let settled = false;
     const settle = (state: ReturnType<QuorumCount['state']>) => {
       if (settled || state === 'pending') return;
       settled = true;
-      resolve({ met: state === 'met', acked: count.acked, newer, full });
+      resolve({ met: state === 'met', acked, newer, full });
     };
     for (const target of targets) {
       target.replica.write(id, version, data).then(
         (outcome) => {
-          if (outcome.result !== 'newer') return settle(count.ack());
+          if (outcome.result !== 'newer') {
+            acked++;
+            return settle(count.ack(target.owner.name));
+          }
           if (outcome.current && (!newer || compareVersions(outcome.current, newer) > 0)) newer = outcome.current;
-          settle(count.fail());
+          settle(count.fail(target.owner.name));
         },
         (error: unknown) => {
           full ||= error instanceof ReplicaError && error.code === 'DEVICE_FULL';
-          settle(count.fail());
+          settle(count.fail(target.owner.name));
         },
       );
     }

@@ -13,12 +13,13 @@ export class QuorumCount {
     assert.ok(required >= 1 && targets >= 0);
   }
 
-  ack(): QuorumState {
+  /** `_name` is unused: one owner set, counted by number (the dual count needs names). */
+  ack(_name?: string): QuorumState {
     this.acked++;
     return this.state();
   }
 
-  fail(): QuorumState {
+  fail(_name?: string): QuorumState {
     this.failed++;
     return this.state();
   }
@@ -29,4 +30,11 @@ export class QuorumCount {
     if (this.targets - this.failed < this.required) return 'impossible';
     return 'pending';
   }
+}
+
+/** What a write round needs of an acknowledgement count: QuorumCount, or the migration's dual count. */
+export interface AckCount {
+  ack(name: string): QuorumState;
+  fail(name: string): QuorumState;
+  state(): QuorumState;
 }
