@@ -21,6 +21,8 @@ export interface NodeSpec {
 
 export class NodeProcess {
   private child: ChildProcess | undefined;
+  /** Answered /ready since its last start (a client should not be sent to it before). */
+  ready = false;
   private exited: Promise<number | null> | undefined;
 
   constructor(readonly spec: NodeSpec) {}
@@ -36,6 +38,7 @@ export class NodeProcess {
   /** Starts the process (detached ones outlive this one: `ringblock up --detach`). */
   start(options: { detached?: boolean } = {}): void {
     if (this.running) throw new Error(`node ${this.spec.name} is already running`);
+    this.ready = false;
     const log = openSync(this.spec.logFile, 'a');
     try {
       const [command, ...args] = this.spec.argv;
@@ -60,7 +63,10 @@ export class NodeProcess {
     while (Date.now() < deadline) {
       if (exited) throw new Error(`node ${this.spec.name} exited before it was ready; see ${this.spec.logFile}`);
       const ready = await fetch(`${this.spec.url}/ready`, { signal: AbortSignal.timeout(1_000) }).then((r) => r.status === 200, () => false);
-      if (ready) return;
+      if (ready) {
+        this.ready = true;
+        return;
+      }
       await new Promise((resolve) => setTimeout(resolve, READY_POLL_MS));
     }
     throw new Error(`node ${this.spec.name} was not ready within ${timeoutMs} ms; see ${this.spec.logFile}`);

@@ -13,7 +13,11 @@ export interface LiveMember {
   addr: string;
 }
 
+/** Requests waiting for a newer ring at once; more are answered "not yet" at once. */
+const EPOCH_WAITERS_MAX = 4096;
+
 export class ClusterView {
+  private readonly epochWaiters = new Set<{ epoch: number; resolve: (reached: boolean) => void }>();
   private ring: Ring | undefined;
   /** The ring a prepared migration moves to: writes go to its owners too. */
   private pending: Ring | undefined;
@@ -29,6 +33,12 @@ export class ClusterView {
     this.ring = this.build(nodes);
     this.epoch = epoch;
     this.snapshot = undefined;
+    for (const waiter of this.epochWaiters) {
+      if (waiter.epoch <= epoch) {
+        this.epochWaiters.delete(waiter);
+        waiter.resolve(true);
+      }
+    }
     return true;
   }
 
@@ -51,6 +61,27 @@ export class ClusterView {
   setLive(members: ReadonlyMap<string, LiveMember>): void {
     this.live = members;
     this.snapshot = undefined;
+  }
+
+  /** Resolves true once this view routes by `epoch` or later, false after `timeoutMs`. */
+  waitForEpoch(epoch: number, timeoutMs: number): Promise<boolean> {
+    if (this.epoch >= epoch) return Promise.resolve(true);
+    if (this.epochWaiters.size >= EPOCH_WAITERS_MAX) return Promise.resolve(false);
+    return new Promise((resolve) => {
+      const waiter = {
+        epoch,
+        resolve: (reached: boolean) => {
+          clearTimeout(timer);
+          resolve(reached);
+        },
+      };
+      const timer = setTimeout(() => {
+        this.epochWaiters.delete(waiter);
+        resolve(false);
+      }, timeoutMs);
+      timer.unref();
+      this.epochWaiters.add(waiter);
+    });
   }
 
   currentEpoch(): number {

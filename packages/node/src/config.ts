@@ -33,6 +33,8 @@ export interface NodeConfig {
   replicaTimeoutMs: number;
   /** Connections per peer in its undici Pool. */
   peerConnections: number;
+  /** Bytes per second this node sends in migration transfers at most (rebuilds must not starve clients). */
+  transferBytesPerSecond: number;
   logLevel: string;
 }
 
@@ -85,6 +87,14 @@ function duration(env: Env, key: string, fallbackMs: number): number {
   return value;
 }
 
+function size(env: Env, key: string, fallback: number, min: number): number {
+  const raw = read(env, key);
+  if (raw === undefined) return fallback;
+  const value = parseSize(raw);
+  if (value === undefined || value < min) throw new ConfigError(key, `must be a size of at least ${min} bytes such as 64M, got "${raw}"`);
+  return value;
+}
+
 function name(env: Env, key: string, fallback: string): string {
   const value = read(env, key) ?? fallback;
   if (!NAME_PATTERN.test(value)) {
@@ -104,11 +114,7 @@ export function parseConfig(env: Env): NodeConfig {
   const backing = read(env, 'BACKING') ?? 'file';
   if (backing !== 'file' && backing !== 'spdk') throw new ConfigError('BACKING', `must be "file" or "spdk", got "${backing}"`);
   const dataDir = read(env, 'DATA_DIR') ?? `.ringblock/${nodeName}`;
-  const sizeRaw = read(env, 'DEVICE_SIZE') ?? '256M';
-  const deviceSizeBytes = parseSize(sizeRaw);
-  if (deviceSizeBytes === undefined || deviceSizeBytes < 1024 * 1024) {
-    throw new ConfigError('DEVICE_SIZE', `must be a size of at least 1M such as 256M or 4G, got "${sizeRaw}"`);
-  }
+  const deviceSizeBytes = size(env, 'DEVICE_SIZE', 256 * 1024 * 1024, 1024 * 1024);
   const token = read(env, 'TOKEN');
   if (token === undefined || token.length < 16) {
     throw new ConfigError('TOKEN', 'must be set to a cluster token of at least 16 characters (shared by all nodes)');
@@ -143,6 +149,7 @@ export function parseConfig(env: Env): NodeConfig {
     maxConnections: integer(env, 'MAX_CONNECTIONS', 1024, 1, 65536),
     replicaTimeoutMs: duration(env, 'REPLICA_TIMEOUT', 2_000),
     peerConnections: integer(env, 'PEER_CONNECTIONS', 16, 1, 256),
+    transferBytesPerSecond: size(env, 'TRANSFER_RATE', 64 * 1024 * 1024, 64 * 1024),
     logLevel: read(env, 'LOG_LEVEL') ?? 'info',
   };
 }

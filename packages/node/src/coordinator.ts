@@ -44,6 +44,11 @@ export interface CoordinatorOptions {
   view: () => RoutingView;
   /** False when this node cannot confirm its ring is current: it must not coordinate writes. */
   ringConfirmed: () => boolean;
+  /**
+   * A replica answered that it routes by a newer ring epoch: resolves once this node has it too
+   * (true) or after a bound (false). The request is then coordinated again on the new ring.
+   */
+  awaitEpoch: (epoch: number) => Promise<boolean>;
   onReadRepair?: (count: number) => void;
 }
 
@@ -62,15 +67,23 @@ export class Coordinator {
     if (!this.options.ringConfirmed()) {
       throw new HttpError(503, 'UNAVAILABLE', 'this node cannot confirm the current ring with ZooKeeper; it does not coordinate writes until it can', { required: 0, acked: 0, reason: 'ring-unconfirmed' });
     }
-    const { targets, required, count } = this.writeTargets(id, level);
     let lastAcked = 0;
+    let required = 0;
     let full = false;
+    let epochRetried = false;
     for (let round = 0; round < VERSION_ROUNDS_MAX; round++) {
+      const targets = this.writeTargets(id, level);
+      required = targets.required;
       const version = this.options.clock.next();
-      const outcome = await writeRound(targets, count(), id, version, data);
+      const outcome = await writeRound(targets.targets, targets.count(), id, version, data);
       if (outcome.met) return version;
       lastAcked = outcome.acked;
       full ||= outcome.full;
+      // A ring commit raced this request: once, coordinate it again on the new ring.
+      if (outcome.newerEpoch !== undefined && !epochRetried && (await this.options.awaitEpoch(outcome.newerEpoch))) {
+        epochRetried = true;
+        continue;
+      }
       if (!outcome.newer) break;
       this.options.clock.observe(outcome.newer);
     }
@@ -80,8 +93,12 @@ export class Coordinator {
 
   /** The newest record among the answers of `level` owners; undefined when none or a tombstone. */
   async read(id: string, level: Consistency): Promise<StoredBlock | undefined> {
-    const { targets, required } = this.targets(id, level);
-    const answers = await readQuorum(targets, required, id);
+    let { targets, required } = this.targets(id, level);
+    let { answers, newerEpoch } = await readQuorum(targets, required, id);
+    if (answers.length < required && newerEpoch !== undefined && (await this.options.awaitEpoch(newerEpoch))) {
+      ({ targets, required } = this.targets(id, level));
+      ({ answers, newerEpoch } = await readQuorum(targets, required, id));
+    }
     if (answers.length < required) throw unavailable(required, answers.length);
     let newest: StoredBlock | undefined;
     for (const answer of answers) {
@@ -152,18 +169,27 @@ interface RoundOutcome {
   /** The newest version a replica refused ours for, if any. */
   newer: Buffer | undefined;
   full: boolean;
+  /** The newest ring epoch a replica refused our (older) epoch for, if any. */
+  newerEpoch: number | undefined;
+}
+
+/** Keeps the highest epoch a STALE_EPOCH answer carried. */
+function staleEpochOf(error: unknown, seen: number | undefined): number | undefined {
+  if (!(error instanceof ReplicaError) || error.code !== 'STALE_EPOCH' || error.epoch === undefined || !Number.isSafeInteger(error.epoch)) return seen;
+  return seen === undefined ? error.epoch : Math.max(seen, error.epoch);
 }
 
 function writeRound(targets: readonly Target[], count: AckCount, id: string, version: Buffer, data: Buffer | undefined): Promise<RoundOutcome> {
   return new Promise((resolve) => {
     let acked = 0;
     let newer: Buffer | undefined;
+    let newerEpoch: number | undefined;
     let full = false;
     let settled = false;
     const settle = (state: ReturnType<QuorumCount['state']>) => {
       if (settled || state === 'pending') return;
       settled = true;
-      resolve({ met: state === 'met', acked, newer, full });
+      resolve({ met: state === 'met', acked, newer, full, newerEpoch });
     };
     for (const target of targets) {
       target.replica.write(id, version, data).then(
@@ -177,6 +203,7 @@ function writeRound(targets: readonly Target[], count: AckCount, id: string, ver
         },
         (error: unknown) => {
           full ||= error instanceof ReplicaError && error.code === 'DEVICE_FULL';
+          newerEpoch = staleEpochOf(error, newerEpoch);
           settle(count.fail(target.owner.name));
         },
       );
@@ -190,9 +217,10 @@ interface ReadAnswer {
 }
 
 /** Asks `required` targets (in order), asking the next spare one for each failure. */
-function readQuorum(targets: readonly Target[], required: number, id: string): Promise<ReadAnswer[]> {
+function readQuorum(targets: readonly Target[], required: number, id: string): Promise<{ answers: ReadAnswer[]; newerEpoch: number | undefined }> {
   return new Promise((resolve) => {
     const answers: ReadAnswer[] = [];
+    let newerEpoch: number | undefined;
     let next = 0;
     let inFlight = 0;
     let settled = false;
@@ -200,7 +228,7 @@ function readQuorum(targets: readonly Target[], required: number, id: string): P
       if (settled) return;
       if (answers.length >= required || (inFlight === 0 && next >= targets.length)) {
         settled = true;
-        resolve(answers);
+        resolve({ answers, newerEpoch });
       }
     };
     const ask = () => {
@@ -213,8 +241,9 @@ function readQuorum(targets: readonly Target[], required: number, id: string): P
           answers.push({ target, block });
           finish();
         },
-        () => {
+        (error: unknown) => {
           inFlight--;
+          newerEpoch = staleEpochOf(error, newerEpoch);
           ask();
           finish();
         },

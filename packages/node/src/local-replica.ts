@@ -7,7 +7,7 @@ import { compareVersions } from './version.js';
 import type { StorageSnapshot } from './metrics.js';
 
 export class LocalReplica implements Replica {
-  private constructor(private readonly engine: Engine, private readonly log: Logger) {}
+  private constructor(readonly engine: Engine, private readonly log: Logger) {}
 
   static async open(device: string, sizeBytes: number, log: Logger): Promise<LocalReplica> {
     const engine = await Engine.open(device, { create: true, sizeBytes, compareVersions });

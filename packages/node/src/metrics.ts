@@ -1,6 +1,9 @@
 // Prometheus metrics of one node (DESIGN §10), in a registry of its own so several nodes can live in
 // one process (tests). Labels are bounded sets (op, status, state); never a block id.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { MigrationPhase, MigrationStatus } from './migration/protocol.js';
+
+const MIGRATION_PHASES: readonly MigrationPhase[] = ['idle', 'proposing', 'observing', 'preparing', 'awaitingPrepared', 'transferring', 'awaitingDone', 'committing', 'aborting'];
 
 /** From 100 µs to 10 s: sub-millisecond local operations up to timed-out replica calls. */
 const LATENCY_BUCKETS_SECONDS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10];
@@ -26,8 +29,11 @@ export class NodeMetrics {
   readonly replicaSeconds: Histogram<'op'>;
   readonly readRepairs: Counter;
   readonly checksumFailures: Counter;
+  readonly migrationBlocksMoved: Counter;
+  readonly migrationBytesMoved: Counter;
+  readonly staleReleased: Counter;
 
-  constructor(labels: { node: string }, storage: () => StorageSnapshot, cluster: () => ClusterSnapshot) {
+  constructor(labels: { node: string }, storage: () => StorageSnapshot, cluster: () => ClusterSnapshot, migration: () => MigrationStatus) {
     this.registry.setDefaultLabels(labels);
     const registers = [this.registry];
     this.requests = new Counter({ name: 'ringblock_requests_total', help: 'HTTP requests by operation and status', labelNames: ['op', 'status'], registers });
@@ -35,6 +41,27 @@ export class NodeMetrics {
     this.replicaSeconds = new Histogram({ name: 'ringblock_replica_request_duration_seconds', help: 'Internal replica request latency by operation', labelNames: ['op'], buckets: LATENCY_BUCKETS_SECONDS, registers });
     this.readRepairs = new Counter({ name: 'ringblock_read_repairs_total', help: 'Stale replicas written by read repair', registers });
     this.checksumFailures = new Counter({ name: 'ringblock_checksum_failures_total', help: 'Blocks whose checksum did not match on read', registers });
+    this.migrationBlocksMoved = new Counter({ name: 'ringblock_migration_blocks_moved_total', help: 'Blocks this node sent to new owners in migrations', registers });
+    this.migrationBytesMoved = new Counter({ name: 'ringblock_migration_bytes_moved_total', help: 'Bytes this node sent to new owners in migrations', registers });
+    this.staleReleased = new Counter({ name: 'ringblock_stale_blocks_released_total', help: 'Blocks removed after their range moved away and staleGraceMs passed', registers });
+    new Gauge({
+      name: 'ringblock_migration_phase',
+      help: 'Migration phase of this node (1 for the current phase)',
+      labelNames: ['phase'],
+      registers,
+      collect() {
+        const phase = migration().phase;
+        for (const candidate of MIGRATION_PHASES) this.set({ phase: candidate }, candidate === phase ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'ringblock_migration_remaining_ratio',
+      help: "Share of this node's outgoing migration hash space not yet transferred (0 when none runs)",
+      registers,
+      collect() {
+        this.set(migration().migration?.progress.remainingRatio ?? 0);
+      },
+    });
     const gauge = (name: string, help: string, read: () => number) =>
       new Gauge({ name, help, registers, collect() { this.set(read()); } });
     gauge('ringblock_blocks_stored', 'Blocks stored on this node (live versions, not tombstones)', () => storage().blocks);
@@ -61,6 +88,11 @@ export class NodeMetrics {
 
   /** Source of the in-flight request gauge (the HTTP server, once it exists). */
   inFlight: () => number = () => 0;
+
+  migrationMoved(blocks: number, bytes: number): void {
+    this.migrationBlocksMoved.inc(blocks);
+    this.migrationBytesMoved.inc(bytes);
+  }
 
   observeRequest(route: string, method: string, status: number, seconds: number): void {
     const op = operationName(route, method);

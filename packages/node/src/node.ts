@@ -18,12 +18,19 @@ import { NodeMetrics } from './metrics.js';
 import { Peers } from './peers.js';
 import { LocalReplica } from './local-replica.js';
 import { HybridClock } from './version.js';
+import { MigrationExecutor } from './migration-executor.js';
+import { NodeTransferRunner } from './transfer-runner.js';
+import { transferRoutes } from './transfer/index.js';
+import { staleRelease } from './stale-release.js';
+import { Decommissions, decommissionRoutes } from './decommission.js';
 import { ConfigError, flagsToEnv, parseConfig, type NodeConfig } from './config.js';
 
 export type NodeState = 'starting' | 'ready' | 'fenced' | 'draining' | 'stopped';
 
 /** How long in-flight requests may take to finish on SIGTERM before their sockets are closed. */
 const DRAIN_MS = 10_000;
+/** How long a request waits for a ring epoch a peer already routes by (the watch brings it). */
+const EPOCH_WAIT_MS = 2_000;
 /** How often the member record's usage figures are refreshed in ZooKeeper. */
 const USAGE_REFRESH_MS = 10_000;
 
@@ -38,6 +45,8 @@ export class RingblockNode {
     private readonly local: LocalReplica,
     private readonly membership: ClusterMembership,
     private readonly maintainer: RingMaintainer,
+    private readonly migration: MigrationExecutor,
+    private readonly decommissions: Decommissions,
     private readonly view: ClusterView,
     private readonly peers: Peers,
     private readonly http: HttpServer,
@@ -78,10 +87,25 @@ export class RingblockNode {
       remote: (addr) => peers.replica(addr),
       view: () => view.routing(),
       ringConfirmed: () => membership.ringConfirmed(),
+      awaitEpoch: (epoch) => view.waitForEpoch(epoch, EPOCH_WAIT_MS),
       onReadRepair: (count) => node.metrics.readRepairs.inc(count),
     });
     // The node object exists before its server so the routes can read its state.
     let node!: RingblockNode;
+    const engine = local.engine;
+    const addressOf = (name: string) => membership.liveMembers().get(name)?.addr ?? view.currentRing()?.node(name)?.addr ?? view.pendingRing()?.node(name)?.addr;
+    const transfers = new NodeTransferRunner({ engine, hasher, token: config.token, epoch: () => view.currentEpoch(), addressOf, bytesPerSecond: config.transferBytesPerSecond, log, onMoved: (blocks, bytes) => node.metrics.migrationMoved(blocks, bytes) });
+    const migration = new MigrationExecutor({
+      self: config.name,
+      cluster: config.cluster,
+      membership,
+      view,
+      transfers,
+      release: staleRelease({ engine, self: config.name, rings: () => [view.currentRing(), view.pendingRing()], log, onReleased: (blocks) => node.metrics.staleReleased.inc(blocks) }),
+      staleGraceMs: config.staleGraceMs,
+      log,
+    });
+    const decommissions = new Decommissions(membership, config.cluster, log, () => void node.maintainer.recheck().catch(() => undefined));
     const metrics = new NodeMetrics(
       { node: config.name },
       () => local.storage(),
@@ -90,10 +114,13 @@ export class RingblockNode {
         const down = ring ? ring.nodes.filter((member) => !view.isLive(member.name)).length : 0;
         return { epoch: view.currentEpoch(), live: membership.liveMembers().size, down, ownershipShare: ring?.ownershipShare().get(config.name)?.replica ?? 0 };
       },
+      () => migration.status(),
     );
     const router = new Router(
       [
         ...blockRoutes({ coordinator, bodyTimeoutMs: config.requestTimeoutMs }),
+        ...transferRoutes({ engine, hasher: { h64: (bytes) => hasher.h64Bytes(bytes) }, epoch: () => view.currentEpoch(), onError: (error) => log.error({ err: error }, 'transfer receive failed') }),
+        ...decommissionRoutes(decommissions, membership, () => migration.status()),
         ...internalRoutes({ local, clock, epoch: () => view.currentEpoch(), onNewerEpoch: (epoch) => log.debug({ epoch }, 'a peer routes by a newer ring epoch; the ring watch brings it'), bodyTimeoutMs: config.requestTimeoutMs }),
         ...statusRoutes({
           name: config.name,
@@ -108,14 +135,24 @@ export class RingblockNode {
           storage: () => local.storage(),
           settings: () => membership.config,
           metrics,
+          migration: () => migration.status(),
         }),
       ],
       config.token,
     );
     const http = createHttpServer(router, config, (route, method, status, seconds) => metrics.observeRequest(route, method, status, seconds), (error) => log.error({ err: error }, 'request failed'));
     metrics.inFlight = () => http.inFlight();
-    const maintainer = new RingMaintainer({ membership, logger: log });
-    node = new RingblockNode(config, log, local, membership, maintainer, view, peers, http, metrics);
+    // Ring changes go through a migration: the maintainer only says which ring the live set calls for.
+    const maintainer = new RingMaintainer({
+      membership,
+      logger: log,
+      excluded: () => decommissions.excluded(),
+      apply: async (_current, nodes) => {
+        migration.setTarget(nodes);
+        return true;
+      },
+    });
+    node = new RingblockNode(config, log, local, membership, maintainer, migration, decommissions, view, peers, http, metrics);
     membership.on('members', () => view.setLive(membership.liveMembers()));
     membership.on('ring', () => node.adoptRing());
     membership.on('state', (event) => log.info({ zookeeper: event.state, session: event.sessionId }, 'ZooKeeper session state'));
@@ -130,6 +167,9 @@ export class RingblockNode {
       view.setLive(membership.liveMembers());
       await membership.createRingIfAbsent([{ name: config.name, addr: config.advertiseAddr, ...(config.zone ? { zone: config.zone } : {}) }]);
       node.adoptRing();
+      // Before serving writes: a running migration means dual writes from the first one on.
+      await migration.start();
+      await decommissions.start();
       maintainer.start();
       node.usageTimer = setInterval(() => void membership.updateMember({ usedBytes: local.storage().usedBytes, capacityBytes: local.storage().capacityBytes }).catch(() => undefined), USAGE_REFRESH_MS).unref();
       node.state = 'ready';
@@ -160,6 +200,8 @@ export class RingblockNode {
     this.log.info({ inFlight: this.http.inFlight() }, 'draining');
     await this.http.close(DRAIN_MS);
     await this.maintainer.stop();
+    this.decommissions.stop();
+    await this.migration.stop();
     await this.membership.stop().catch((error: unknown) => this.log.warn({ err: error }, 'deregistering failed'));
     await this.peers.close();
     await this.local.close();

@@ -5,6 +5,7 @@ import type { Route } from './http/router.js';
 import type { ClusterView, RingSettings } from './cluster-view.js';
 import type { NodeMetrics, StorageSnapshot } from './metrics.js';
 import { OPENAPI_DOCUMENT } from './openapi.js';
+import type { MigrationStatus } from './migration/protocol.js';
 
 export interface MemberStatus {
   name: string;
@@ -28,6 +29,7 @@ export interface StatusSource {
   storage(): StorageSnapshot;
   settings(): RingSettings;
   metrics: NodeMetrics;
+  migration: () => MigrationStatus;
 }
 
 export function statusRoutes(source: StatusSource): Route[] {
@@ -45,7 +47,7 @@ export function statusRoutes(source: StatusSource): Route[] {
       ring: { epoch: source.view.currentEpoch() },
       device: { path: source.devicePath, blocks: storage.blocks, tombstones: storage.tombstones, capacityBytes: storage.capacityBytes, usedBytes: storage.usedBytes },
       backing: { kind: source.backing },
-      migration: null,
+      migration: migrationSummary(source.migration()),
     });
   };
   return [
@@ -99,5 +101,23 @@ function clusterStatus(source: StatusSource) {
     };
   });
   const { vnodes, replicationFactor } = source.settings();
-  return { cluster: source.cluster, epoch: source.view.currentEpoch(), replicationFactor, vnodes, members, migration: null };
+  return { cluster: source.cluster, epoch: source.view.currentEpoch(), replicationFactor, vnodes, members, migration: migrationSummary(source.migration()) };
+}
+
+/** The running migration as this node sees it (its own sends for progress), or null. */
+function migrationSummary(status: MigrationStatus) {
+  const migration = status.migration;
+  if (!migration) return null;
+  return {
+    phase: status.phase,
+    epoch: migration.epoch,
+    proposer: migration.proposer,
+    startedAt: migration.startedAt,
+    from: migration.from,
+    to: migration.to,
+    participants: migration.participants,
+    prepared: migration.prepared,
+    done: migration.done,
+    progress: migration.progress,
+  };
 }

@@ -7,6 +7,7 @@ export type ErrorCode =
   | 'BAD_REQUEST'
   | 'NOT_FOUND'
   | 'METHOD_NOT_ALLOWED'
+  | 'CONFLICT'
   | 'UNAUTHORIZED'
   | 'UNAVAILABLE'
   | 'INSUFFICIENT_STORAGE'

@@ -1,0 +1,165 @@
+// Decommission (DESIGN §2, §6): `POST /cluster/nodes/{name}/decommission` records the request in
+// ZooKeeper (`decommissioned/<name>` and a task `tasks/<id>`, in one transaction); the ring policy
+// then plans a ring without that node, and the migration streams its ranges to their new owners
+// before the ring is committed without it. The marker is removed once the node is out of the ring
+// and gone, so the name can join again later. `GET /tasks/{id}` reports the task from any node.
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import { clusterPaths, isCoordError, jsonBytes, type ClusterMembership, type Watch, type ZkClient } from '@ringblock/coord';
+import { HttpError, sendJson } from './http/errors.js';
+import type { Route } from './http/router.js';
+import type { MigrationStatus } from './migration/protocol.js';
+
+export interface TaskRecord {
+  id: string;
+  kind: 'decommission';
+  node: string;
+  createdAt: number;
+}
+
+const TASK_ID = /^[0-9a-f-]{36}$/;
+const NODE_NAME = /^[A-Za-z0-9._~:-]{1,255}$/;
+
+export class Decommissions {
+  private readonly paths;
+  private names: ReadonlySet<string> = new Set();
+  private watch: Watch | undefined;
+  private watchedClient: ZkClient | undefined;
+
+  constructor(
+    private readonly membership: ClusterMembership,
+    cluster: string,
+    private readonly log: Logger,
+    private readonly onChange: () => void,
+  ) {
+    this.paths = clusterPaths(cluster);
+  }
+
+  async start(): Promise<void> {
+    const client = this.client();
+    await client.mkdirp(this.paths.decommissioned);
+    await client.mkdirp(this.paths.tasks);
+    await this.rewatch();
+    this.membership.on('state', this.onState);
+    this.membership.on('members', this.cleanUp);
+    this.membership.on('ring', this.cleanUp);
+  }
+
+  stop(): void {
+    this.membership.off('state', this.onState);
+    this.membership.off('members', this.cleanUp);
+    this.membership.off('ring', this.cleanUp);
+    this.watch?.close();
+  }
+
+  /** Nodes being decommissioned: the ring policy leaves them out. */
+  excluded(): ReadonlySet<string> {
+    return this.names;
+  }
+
+  /** Starts (or, when already requested, finds) the decommission of `name`; returns its task. */
+  async request(name: string): Promise<{ task: TaskRecord; created: boolean }> {
+    const ring = this.membership.committedRing();
+    if (!ring?.nodes.some((node) => node.name === name)) throw new HttpError(404, 'NOT_FOUND', `node "${name}" is not in the ring`);
+    if (ring.nodes.length === 1) throw new HttpError(409, 'CONFLICT', `node "${name}" is the last node of the ring; it cannot be decommissioned`);
+    const client = this.client();
+    const task: TaskRecord = { id: randomUUID(), kind: 'decommission', node: name, createdAt: Date.now() };
+    try {
+      await client
+        .transaction([
+          { op: 'create', path: `${this.paths.tasks}/${task.id}`, data: jsonBytes(task) },
+          { op: 'create', path: `${this.paths.decommissioned}/${name}`, data: jsonBytes({ taskId: task.id }) },
+        ])
+        .commit();
+      this.log.info({ node: name, task: task.id }, 'decommission requested');
+      return { task, created: true };
+    } catch (error) {
+      if (!isCoordError(error, 'NODE_EXISTS')) throw error;
+      const marker = await client.get(`${this.paths.decommissioned}/${name}`);
+      const existing = await this.task((JSON.parse(marker.data.toString('utf8')) as { taskId: string }).taskId);
+      if (!existing) throw error;
+      return { task: existing, created: false };
+    }
+  }
+
+  async task(id: string): Promise<TaskRecord | undefined> {
+    if (!TASK_ID.test(id)) return undefined;
+    const node = await this.client().getIfExists(`${this.paths.tasks}/${id}`);
+    return node ? (JSON.parse(node.data.toString('utf8')) as TaskRecord) : undefined;
+  }
+
+  private client(): ZkClient {
+    const client = this.membership.client;
+    if (!client) throw new HttpError(503, 'UNAVAILABLE', 'no ZooKeeper session', { required: 0, acked: 0 });
+    return client;
+  }
+
+  private readonly onState = (event: { state: string }): void => {
+    if (event.state === 'reregistered') void this.rewatch().catch((error: unknown) => this.log.warn({ err: error }, 'watching decommissions failed'));
+  };
+
+  private async rewatch(): Promise<void> {
+    const client = this.client();
+    if (client === this.watchedClient) return;
+    this.watch?.close();
+    this.watchedClient = client;
+    this.watch = await client.watchChildren(this.paths.decommissioned, (names) => {
+      this.names = new Set(names);
+      this.onChange();
+      this.cleanUp();
+    });
+  }
+
+  /** A decommissioned node that left the ring and stopped no longer needs its marker. */
+  private readonly cleanUp = (): void => {
+    const ring = this.membership.committedRing();
+    const live = this.membership.liveMembers();
+    for (const name of this.names) {
+      if (ring?.nodes.some((node) => node.name === name) || live.has(name)) continue;
+      this.client()
+        .remove(`${this.paths.decommissioned}/${name}`)
+        .then(
+          () => this.log.info({ node: name }, 'decommission finished; the name may join again'),
+          (error: unknown) => {
+            if (!isCoordError(error, 'NO_NODE')) this.log.warn({ err: error, node: name }, 'removing a decommission marker failed');
+          },
+        );
+    }
+  };
+}
+
+export function decommissionRoutes(decommissions: Decommissions, membership: ClusterMembership, migration: () => MigrationStatus): Route[] {
+  return [
+    {
+      name: 'decommission',
+      pattern: /^\/cluster\/nodes\/([^/]+)\/decommission$/,
+      requiresToken: true,
+      methods: {
+        POST: async ({ res, params }) => {
+          const name = decodeURIComponent(params[0]!);
+          if (!NODE_NAME.test(name)) throw new HttpError(400, 'BAD_REQUEST', `"${name}" is not a node name`);
+          const { task, created } = await decommissions.request(name);
+          sendJson(res, 202, { task: task.id, node: name, created, status: `/tasks/${task.id}` }, { location: `/tasks/${task.id}` });
+        },
+      },
+    },
+    {
+      name: 'tasks',
+      pattern: /^\/tasks\/([^/]+)$/,
+      methods: {
+        GET: async ({ res, params }) => {
+          const task = await decommissions.task(params[0]!);
+          if (!task) throw new HttpError(404, 'NOT_FOUND', `no task ${params[0]}`);
+          const inRing = membership.committedRing()?.nodes.some((node) => node.name === task.node) ?? false;
+          const status = migration();
+          sendJson(res, 200, {
+            ...task,
+            state: inRing ? 'running' : 'done',
+            ringEpoch: membership.committedRing()?.epoch ?? 0,
+            migration: inRing && status.migration ? { phase: status.phase, epoch: status.migration.epoch, progress: status.migration.progress, prepared: status.migration.prepared, done: status.migration.done, participants: status.migration.participants } : null,
+          });
+        },
+      },
+    },
+  ];
+}

@@ -1,0 +1,86 @@
+// Runs the migration's transfers on this node: each `startTransfer` becomes a resumable TransferTask
+// streaming one range of the local engine to its new owner, paced by one node-wide byte-rate limit
+// (a rebuild must not starve client traffic), reporting progress and the outcome back as FSM events.
+import type { Logger } from 'pino';
+import type { Engine } from '@ringblock/engine';
+import type { Hasher } from '@ringblock/ring';
+import type { MigrationEvent } from './migration/protocol.js';
+import type { TransferRunner } from './migration-executor.js';
+import { ByteRateLimiter, TransferTask, type ChecksumHasher } from './transfer/index.js';
+
+/** Progress reports per transfer at most every this often (the FSM only needs them against stalls). */
+const PROGRESS_REPORT_MS = 500;
+
+export interface NodeTransferRunnerOptions {
+  engine: Engine;
+  hasher: Hasher;
+  token: string;
+  epoch: () => number;
+  /** host:port of a node by name (live member, else its ring record). */
+  addressOf: (name: string) => string | undefined;
+  bytesPerSecond: number;
+  log: Logger;
+  onMoved?: (blocks: number, bytes: number) => void;
+}
+
+export class NodeTransferRunner implements TransferRunner {
+  private readonly running = new Map<string, AbortController>();
+  private readonly limiter: ByteRateLimiter;
+  private readonly checksums: ChecksumHasher;
+
+  constructor(private readonly options: NodeTransferRunnerOptions) {
+    this.limiter = new ByteRateLimiter({ bytesPerSecond: options.bytesPerSecond, burstBytes: Math.max(1 << 20, options.bytesPerSecond / 4) });
+    this.checksums = { h64: (bytes) => options.hasher.h64Bytes(bytes) };
+  }
+
+  start(action: Parameters<TransferRunner['start']>[0], report: (event: MigrationEvent) => void): void {
+    const { transferId, transfer } = action;
+    const to = this.options.addressOf(transfer.to);
+    if (!to) {
+      report({ type: 'transferFailed', transferId, error: `no address known for ${transfer.to}` });
+      return;
+    }
+    const abort = new AbortController();
+    this.running.set(transferId, abort);
+    let lastReportMs = 0;
+    const task = new TransferTask({
+      engine: this.options.engine,
+      hasher: this.checksums,
+      range: transfer.range,
+      to,
+      token: this.options.token,
+      epoch: this.options.epoch,
+      limiter: this.limiter,
+      signal: abort.signal,
+      onProgress: (progress) => {
+        const now = Date.now();
+        if (now - lastReportMs < PROGRESS_REPORT_MS) return;
+        lastReportMs = now;
+        report({ type: 'transferProgress', transferId, blocksMoved: progress.records, bytesMoved: progress.bytes });
+      },
+    });
+    task.run().then(
+      (result) => {
+        this.running.delete(transferId);
+        this.options.onMoved?.(result.records, result.bytes);
+        report({ type: 'transferDone', transferId, blocksMoved: result.records, bytesMoved: result.bytes });
+      },
+      (error: unknown) => {
+        this.running.delete(transferId);
+        if (abort.signal.aborted) return; // cancelled: the FSM expects no event
+        this.options.log.warn({ err: error, transferId, to: transfer.to }, 'transfer failed');
+        report({ type: 'transferFailed', transferId, error: error instanceof Error ? error.message : String(error) });
+      },
+    );
+  }
+
+  cancel(transferId: string): void {
+    this.running.get(transferId)?.abort();
+    this.running.delete(transferId);
+  }
+
+  stopAll(): void {
+    for (const abort of this.running.values()) abort.abort();
+    this.running.clear();
+  }
+}
