@@ -1,53 +1,10 @@
 // Barrier-based two-phase migration in a real cluster (DESIGN §6): a node joins and a node is
 // decommissioned while clients keep writing; no acknowledged write is lost, every block ends on
 // exactly its owners in the new ring, and stale copies are garbage-collected after the grace.
-import t, { type Test } from 'tap';
-import { eventually, getBlock, replicaRecord, request, startCluster } from './support/cluster.js';
+import t from 'tap';
+import { eventually, request, startCluster } from './support/cluster.js';
 import { Workload } from './support/workload.js';
-import type { LocalCluster } from '../src/local-cluster.js';
-
-interface ClusterJson {
-  epoch: number;
-  members: { name: string; state: string; inRing: boolean }[];
-  migration: unknown;
-}
-
-const clusterOf = async (url: string) => (await request(`${url}/cluster`)).json<ClusterJson>();
-
-async function verifyAll(t: Test, cluster: LocalCluster, workload: Workload): Promise<void> {
-  const problems: string[] = [];
-  const urls = cluster.nodes.filter((node) => node.running).map((node) => node.spec.url);
-  for (const [index, key] of workload.ids().entries()) {
-    const problem = workload.check(key, await getBlock(urls[index % urls.length]!, key));
-    if (problem) problems.push(problem);
-  }
-  t.same(problems.slice(0, 10), [], `all ${workload.ids().length} keys read as their last acknowledged write (${workload.acknowledged} acknowledged, ${workload.failed} failed writes)`);
-}
-
-/** Every key is held by exactly its owners in the committed ring (checked through the internal API). */
-async function verifyPlacement(t: Test, cluster: LocalCluster, workload: Workload, sample: number): Promise<void> {
-  const running = cluster.nodes.filter((node) => node.running);
-  const ring = (await request(`${running[0]!.spec.url}/cluster/ring`)).json<{ nodes: { name: string }[]; tokens: { token: string; node: string }[]; replicationFactor: number }>();
-  const { default: xxhash } = await import('xxhash-wasm');
-  const { h64 } = await xxhash();
-  const tokens = ring.tokens.map((entry) => ({ token: BigInt(entry.token), node: entry.node }));
-  const misplaced: string[] = [];
-  for (const key of workload.ids().slice(0, sample)) {
-    const position = h64(key);
-    let start = tokens.findIndex((entry) => entry.token >= position);
-    if (start < 0) start = 0;
-    const owners: string[] = [];
-    for (let step = 0; step < tokens.length && owners.length < ring.replicationFactor; step++) {
-      const name = tokens[(start + step) % tokens.length]!.node;
-      if (!owners.includes(name)) owners.push(name);
-    }
-    for (const owner of owners) {
-      const node = cluster.node(owner);
-      if (!(await replicaRecord(cluster, node.spec.url, key))) misplaced.push(`${key} missing on owner ${owner}`);
-    }
-  }
-  t.same(misplaced.slice(0, 10), [], `sampled keys are on all of their owners in the new ring`);
-}
+import { clusterOf, verifyAll, verifyPlacement } from './support/verify.js';
 
 t.test('scale up and decommission under traffic lose no acknowledged write', async (t) => {
   const cluster = await startCluster(t, { env: { RINGBLOCK_STALE_GRACE: '2s' } });

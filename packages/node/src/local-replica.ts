@@ -9,8 +9,9 @@ import type { StorageSnapshot } from './metrics.js';
 export class LocalReplica implements Replica {
   private constructor(readonly engine: Engine, private readonly log: Logger) {}
 
-  static async open(device: string, sizeBytes: number, log: Logger): Promise<LocalReplica> {
-    const engine = await Engine.open(device, { create: true, sizeBytes, compareVersions });
+  /** `onSync` gets every fdatasync's duration (journal sync latency). */
+  static async open(device: string, sizeBytes: number, log: Logger, onSync?: (durationMs: number) => void): Promise<LocalReplica> {
+    const engine = await Engine.open(device, { create: true, sizeBytes, compareVersions, ...(onSync ? { onSync } : {}) });
     return new LocalReplica(engine, log);
   }
 

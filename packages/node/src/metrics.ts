@@ -28,6 +28,7 @@ export class NodeMetrics {
   readonly requestSeconds: Histogram<'op'>;
   readonly replicaSeconds: Histogram<'op'>;
   readonly readRepairs: Counter;
+  readonly syncSeconds: Histogram;
   readonly checksumFailures: Counter;
   readonly migrationBlocksMoved: Counter;
   readonly migrationBytesMoved: Counter;
@@ -39,6 +40,7 @@ export class NodeMetrics {
     this.requests = new Counter({ name: 'ringblock_requests_total', help: 'HTTP requests by operation and status', labelNames: ['op', 'status'], registers });
     this.requestSeconds = new Histogram({ name: 'ringblock_request_duration_seconds', help: 'Client request latency by operation', labelNames: ['op'], buckets: LATENCY_BUCKETS_SECONDS, registers });
     this.replicaSeconds = new Histogram({ name: 'ringblock_replica_request_duration_seconds', help: 'Internal replica request latency by operation', labelNames: ['op'], buckets: LATENCY_BUCKETS_SECONDS, registers });
+    this.syncSeconds = new Histogram({ name: 'ringblock_journal_sync_seconds', help: 'Duration of each fdatasync of the device (group commit)', buckets: LATENCY_BUCKETS_SECONDS, registers });
     this.readRepairs = new Counter({ name: 'ringblock_read_repairs_total', help: 'Stale replicas written by read repair', registers });
     this.checksumFailures = new Counter({ name: 'ringblock_checksum_failures_total', help: 'Blocks whose checksum did not match on read', registers });
     this.migrationBlocksMoved = new Counter({ name: 'ringblock_migration_blocks_moved_total', help: 'Blocks this node sent to new owners in migrations', registers });

@@ -56,7 +56,9 @@ export class RingblockNode {
   static async start(config: NodeConfig, log: Logger): Promise<RingblockNode> {
     const hasher = await loadHasher();
     await mkdir(dirname(config.device), { recursive: true });
-    const local = await LocalReplica.open(config.device, config.deviceSizeBytes, log);
+    // Metrics need the device's figures, the device reports syncs to metrics: bound late.
+    let onSync = (_durationMs: number) => {};
+    const local = await LocalReplica.open(config.device, config.deviceSizeBytes, log, (durationMs) => onSync(durationMs));
     const self: MemberInfo = {
       name: config.name,
       addr: config.advertiseAddr,
@@ -142,6 +144,7 @@ export class RingblockNode {
     );
     const http = createHttpServer(router, config, (route, method, status, seconds) => metrics.observeRequest(route, method, status, seconds), (error) => log.error({ err: error }, 'request failed'));
     metrics.inFlight = () => http.inFlight();
+    onSync = (durationMs) => metrics.syncSeconds.observe(durationMs / 1000);
     // Ring changes go through a migration: the maintainer only says which ring the live set calls for.
     const maintainer = new RingMaintainer({
       membership,

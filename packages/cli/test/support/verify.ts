@@ -1,0 +1,51 @@
+// Checks shared by the tests that change the cluster under traffic: every acknowledged write reads
+// back, and every block is on all of its owners in the committed ring (computed here from the ring's
+// published tokens, independently of the node's code).
+import type { Test } from 'tap';
+import xxhash from 'xxhash-wasm';
+import { getBlock, replicaRecord, request } from './cluster.js';
+import type { Workload } from './workload.js';
+import type { LocalCluster } from '../../src/local-cluster.js';
+
+export interface ClusterJson {
+  epoch: number;
+  members: { name: string; state: string; inRing: boolean }[];
+  migration: unknown;
+}
+
+export const clusterOf = async (url: string) => (await request(`${url}/cluster`)).json<ClusterJson>();
+
+export async function verifyAll(t: Test, cluster: LocalCluster, workload: Workload): Promise<void> {
+  const problems: string[] = [];
+  const urls = cluster.nodes.filter((node) => node.running).map((node) => node.spec.url);
+  for (const [index, key] of workload.ids().entries()) {
+    const problem = workload.check(key, await getBlock(urls[index % urls.length]!, key));
+    if (problem) problems.push(problem);
+  }
+  t.same(problems.slice(0, 10), [], `all ${workload.ids().length} keys read as their last acknowledged write (${workload.acknowledged} acknowledged, ${workload.failed} failed writes)`);
+}
+
+/** Every key is held by exactly its owners in the committed ring (checked through the internal API). */
+export async function verifyPlacement(t: Test, cluster: LocalCluster, workload: Workload, sample: number): Promise<void> {
+  const running = cluster.nodes.filter((node) => node.running);
+  const ring = (await request(`${running[0]!.spec.url}/cluster/ring`)).json<{ nodes: { name: string }[]; tokens: { token: string; node: string }[]; replicationFactor: number }>();
+  const { h64 } = await xxhash();
+  const tokens = ring.tokens.map((entry) => ({ token: BigInt(entry.token), node: entry.node }));
+  const misplaced: string[] = [];
+  for (const key of workload.ids().slice(0, sample)) {
+    const position = h64(key);
+    let start = tokens.findIndex((entry) => entry.token >= position);
+    if (start < 0) start = 0;
+    const owners: string[] = [];
+    for (let step = 0; step < tokens.length && owners.length < ring.replicationFactor; step++) {
+      const name = tokens[(start + step) % tokens.length]!.node;
+      if (!owners.includes(name)) owners.push(name);
+    }
+    for (const owner of owners) {
+      const node = cluster.node(owner);
+      if (!(await replicaRecord(cluster, node.spec.url, key))) misplaced.push(`${key} missing on owner ${owner}`);
+    }
+  }
+  t.same(misplaced.slice(0, 10), [], `sampled keys are on all of their owners in the new ring`);
+}
+
