@@ -6,6 +6,7 @@ import { parseDuration, startNodeFromEnv } from '@ringblock/node';
 import { LocalCluster, readManifest, type ClusterManifest } from './local-cluster.js';
 import { renderStatus } from './status.js';
 import { runClusterBench } from './bench/cluster-bench.js';
+import { CHAOS_USAGE, chaos } from './chaos/index.js';
 
 const USAGE = `usage: ringblock <command> [options]
 
@@ -20,7 +21,7 @@ const USAGE = `usage: ringblock <command> [options]
   get ID [FILE] [--consistency quorum] [--data-dir .ringblock] [--url URL]
   bench [cluster] [--duration 5s] [--results bench/results]
                            benchmarks with a baseline measured in the same run
-`;
+${CHAOS_USAGE}`;
 
 export async function runCommand(argv: string[]): Promise<number | undefined> {
   const [command, ...rest] = argv;
@@ -40,6 +41,8 @@ export async function runCommand(argv: string[]): Promise<number | undefined> {
       return get(rest);
     case 'bench':
       return bench(rest);
+    case 'chaos':
+      return chaos(rest);
     case undefined:
     case 'help':
     case '--help':

@@ -9,6 +9,9 @@ import { findFreePort, startZooKeeper, type ZooKeeperProcess } from '@ringblock/
 import { NodeProcess } from './node-process.js';
 
 export const CLUSTER_FILE = 'cluster.json';
+/** Bound on waiting for the ring to hold every started node. */
+const SETTLE_TIMEOUT_MS = 60_000;
+const SETTLE_POLL_MS = 100;
 const MAIN_SCRIPT = fileURLToPath(new URL('./main.js', import.meta.url));
 
 export interface ClusterManifest {
@@ -48,12 +51,31 @@ export class LocalCluster {
         cluster.nodes.push(await cluster.spawnNode(`node-${index}`, port));
       }
       await Promise.all(cluster.nodes.map((node) => node.waitReady()));
+      await cluster.waitSettled();
       await cluster.writeManifest();
       return cluster;
     } catch (error) {
       await cluster.stop();
       throw error;
     }
+  }
+
+  /**
+   * Waits (bounded) until the committed ring holds every running node and no migration runs: nodes
+   * that start together join through migrations, and "up" means the cluster is whole.
+   */
+  async waitSettled(timeoutMs = SETTLE_TIMEOUT_MS): Promise<void> {
+    const running = this.nodes.filter((node) => node.running).map((node) => node.spec.name);
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      const status = await fetch(`${this.nodes[0]!.spec.url}/cluster`, { signal: AbortSignal.timeout(2_000) })
+        .then((response) => response.json() as Promise<{ members: { name: string; inRing: boolean }[]; migration: unknown }>)
+        .catch(() => undefined);
+      const inRing = new Set(status?.members.filter((member) => member.inRing).map((member) => member.name));
+      if (status && status.migration === null && running.every((name) => inRing.has(name))) return;
+      await new Promise((resolve) => setTimeout(resolve, SETTLE_POLL_MS));
+    }
+    throw new Error(`the ring did not settle with ${running.join(', ')} within ${timeoutMs} ms`);
   }
 
   node(name: string): NodeProcess {

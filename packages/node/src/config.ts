@@ -35,6 +35,16 @@ export interface NodeConfig {
   peerConnections: number;
   /** Bytes per second this node sends in migration transfers at most (rebuilds must not starve clients). */
   transferBytesPerSecond: number;
+  /** Hinted handoff on/off, its bounds and how often hints are replayed. */
+  hintsEnabled: boolean;
+  hintsMax: number;
+  hintMaxAgeMs: number;
+  hintReplayIntervalMs: number;
+  /** Blocks verified per second by the scrubber, and the pause between passes (0: no scrubbing). */
+  scrubBlocksPerSecond: number;
+  scrubIntervalMs: number;
+  /** Chance (0..1) that a read at `one` checks the other owners in the background. */
+  readRepairChance: number;
   logLevel: string;
 }
 
@@ -95,6 +105,22 @@ function size(env: Env, key: string, fallback: number, min: number): number {
   return value;
 }
 
+function onOff(env: Env, key: string, fallback: boolean): boolean {
+  const raw = read(env, key);
+  if (raw === undefined) return fallback;
+  if (raw === 'on' || raw === 'true' || raw === '1') return true;
+  if (raw === 'off' || raw === 'false' || raw === '0') return false;
+  throw new ConfigError(key, `must be on or off, got "${raw}"`);
+}
+
+function fraction(env: Env, key: string, fallback: number): number {
+  const raw = read(env, key);
+  if (raw === undefined) return fallback;
+  const value = Number(raw);
+  if (!/^\d*\.?\d+$/.test(raw) || value > 1) throw new ConfigError(key, `must be a number from 0 to 1, got "${raw}"`);
+  return value;
+}
+
 function name(env: Env, key: string, fallback: string): string {
   const value = read(env, key) ?? fallback;
   if (!NAME_PATTERN.test(value)) {
@@ -150,6 +176,13 @@ export function parseConfig(env: Env): NodeConfig {
     replicaTimeoutMs: duration(env, 'REPLICA_TIMEOUT', 2_000),
     peerConnections: integer(env, 'PEER_CONNECTIONS', 16, 1, 256),
     transferBytesPerSecond: size(env, 'TRANSFER_RATE', 64 * 1024 * 1024, 64 * 1024),
+    hintsEnabled: onOff(env, 'HINTS', true),
+    hintsMax: integer(env, 'HINTS_MAX', 100_000, 0, 10_000_000),
+    hintMaxAgeMs: duration(env, 'HINT_MAX_AGE', 3 * 3_600_000),
+    hintReplayIntervalMs: Math.max(100, duration(env, 'HINT_REPLAY_INTERVAL', 5_000)),
+    scrubBlocksPerSecond: integer(env, 'SCRUB_RATE', 2_000, 1, 10_000_000),
+    scrubIntervalMs: duration(env, 'SCRUB_INTERVAL', 3_600_000),
+    readRepairChance: fraction(env, 'READ_REPAIR_CHANCE', 0.1),
     logLevel: read(env, 'LOG_LEVEL') ?? 'info',
   };
 }

@@ -50,6 +50,14 @@ export interface CoordinatorOptions {
    */
   awaitEpoch: (epoch: number) => Promise<boolean>;
   onReadRepair?: (count: number) => void;
+  /**
+   * An acknowledged write did not reach these owners (down, or their call failed): hinted handoff
+   * keeps it for them. Called after every target answered, off the request's path.
+   */
+  onMissed?: (id: string, version: Buffer, data: Buffer | undefined, owners: readonly Owner[]) => void;
+  /** Chance (0..1) that a read at `one` also checks the other owners in the background and repairs them. */
+  readRepairChance?: number;
+  random?: () => number;
 }
 
 interface Target {
@@ -76,7 +84,10 @@ export class Coordinator {
       required = targets.required;
       const version = this.options.clock.next();
       const outcome = await writeRound(targets.targets, targets.count(), id, version, data);
-      if (outcome.met) return version;
+      if (outcome.met) {
+        this.handOff(id, version, data, targets.skipped, outcome.missed);
+        return version;
+      }
       lastAcked = outcome.acked;
       full ||= outcome.full;
       // A ring commit raced this request: once, coordinate it again on the new ring.
@@ -94,26 +105,47 @@ export class Coordinator {
   /** The newest record among the answers of `level` owners; undefined when none or a tombstone. */
   async read(id: string, level: Consistency): Promise<StoredBlock | undefined> {
     let { targets, required } = this.targets(id, level);
-    let { answers, newerEpoch } = await readQuorum(targets, required, id);
+    let { answers, newerEpoch, corrupt } = await readQuorum(targets, required, id);
     if (answers.length < required && newerEpoch !== undefined && (await this.options.awaitEpoch(newerEpoch))) {
       ({ targets, required } = this.targets(id, level));
-      ({ answers, newerEpoch } = await readQuorum(targets, required, id));
+      ({ answers, newerEpoch, corrupt } = await readQuorum(targets, required, id));
     }
     if (answers.length < required) throw unavailable(required, answers.length);
-    let newest: StoredBlock | undefined;
-    for (const answer of answers) {
-      if (answer.block && (!newest || compareVersions(answer.block.version, newest.version) > 0)) newest = answer.block;
+    const newest = newestOf(answers);
+    // Corrupt copies are stale copies: they get the newest like any replica that was behind.
+    if (newest) this.repair(id, newest, [...answers, ...corrupt.map((target) => ({ target, block: undefined }))]);
+    if (level === 'one' && answers.length < targets.length && (this.options.random ?? Math.random)() < (this.options.readRepairChance ?? 0)) {
+      this.backgroundCheck(id, targets.filter((target) => !answers.some((answer) => answer.target === target)), newest);
     }
-    if (newest) this.repair(id, newest, answers);
     return newest && !newest.tombstone ? newest : undefined;
   }
 
+  /** Reads the owners a `one` read did not ask, and repairs whichever side is behind. */
+  private backgroundCheck(id: string, others: readonly Target[], seen: StoredBlock | undefined): void {
+    void readQuorum(others, others.length, id).then(({ answers }) => {
+      const newest = newestOf([...answers, ...(seen ? [{ target: others[0]!, block: seen }] : [])]);
+      if (newest) this.repair(id, newest, answers);
+    });
+  }
+
+  /** Owners an acknowledged write missed get it later through hinted handoff. */
+  private handOff(id: string, version: Buffer, data: Buffer | undefined, skipped: readonly Owner[], missed: Promise<readonly Owner[]>): void {
+    const onMissed = this.options.onMissed;
+    if (!onMissed) return;
+    void missed.then((failed) => {
+      const owners = [...skipped, ...failed];
+      if (owners.length > 0) onMissed(id, version, data, owners);
+    });
+  }
+
   /** Single-ring targets, or during a migration the union of both owner sets with a dual count. */
-  private writeTargets(id: string, level: Consistency): { targets: Target[]; required: number; count: () => AckCount } {
+  private writeTargets(id: string, level: Consistency): { targets: Target[]; required: number; count: () => AckCount; skipped: Owner[] } {
     const view = this.options.view();
     if (!view.pendingOwners) {
-      const { targets, required } = this.targets(id, level, view.owners(id), view);
-      return { targets, required, count: () => new QuorumCount(required, targets.length) };
+      const owners = view.owners(id);
+      const { targets, required } = this.targets(id, level, owners, view);
+      const skipped = owners.filter((owner) => !targets.some((target) => target.owner.name === owner.name));
+      return { targets, required, count: () => new QuorumCount(required, targets.length), skipped };
     }
     const oldOwners = view.owners(id);
     const newOwners = view.pendingOwners(id);
@@ -127,7 +159,7 @@ export class Coordinator {
       return dual;
     };
     if (count().state() === 'impossible') throw unavailable(requiredAcks(level, oldOwners.length), 0, 'too few owners are live in the old or the new ring of a migration');
-    return { targets: live.map((owner) => this.target(owner)), required: requiredAcks(level, oldOwners.length), count };
+    return { targets: live.map((owner) => this.target(owner)), required: requiredAcks(level, oldOwners.length), count, skipped: down };
   }
 
   private target(owner: Owner): Target {
@@ -171,6 +203,8 @@ interface RoundOutcome {
   full: boolean;
   /** The newest ring epoch a replica refused our (older) epoch for, if any. */
   newerEpoch: number | undefined;
+  /** Once every target answered: those whose call failed (not a refusal for a newer version). */
+  missed: Promise<readonly Owner[]>;
 }
 
 /** Keeps the highest epoch a STALE_EPOCH answer carried. */
@@ -186,13 +220,16 @@ function writeRound(targets: readonly Target[], count: AckCount, id: string, ver
     let newerEpoch: number | undefined;
     let full = false;
     let settled = false;
+    const failed: Owner[] = [];
+    const calls: Promise<unknown>[] = [];
+    const missed = () => Promise.allSettled(calls).then(() => failed);
     const settle = (state: ReturnType<QuorumCount['state']>) => {
       if (settled || state === 'pending') return;
       settled = true;
-      resolve({ met: state === 'met', acked, newer, full, newerEpoch });
+      resolve({ met: state === 'met', acked, newer, full, newerEpoch, missed: missed() });
     };
     for (const target of targets) {
-      target.replica.write(id, version, data).then(
+      const call = target.replica.write(id, version, data).then(
         (outcome) => {
           if (outcome.result !== 'newer') {
             acked++;
@@ -204,9 +241,11 @@ function writeRound(targets: readonly Target[], count: AckCount, id: string, ver
         (error: unknown) => {
           full ||= error instanceof ReplicaError && error.code === 'DEVICE_FULL';
           newerEpoch = staleEpochOf(error, newerEpoch);
+          if (!(error instanceof ReplicaError && error.code === 'STALE_EPOCH')) failed.push(target.owner);
           settle(count.fail(target.owner.name));
         },
       );
+      calls.push(call);
     }
   });
 }
@@ -216,10 +255,19 @@ interface ReadAnswer {
   block: StoredBlock | undefined;
 }
 
+function newestOf(answers: readonly ReadAnswer[]): StoredBlock | undefined {
+  let newest: StoredBlock | undefined;
+  for (const answer of answers) {
+    if (answer.block && (!newest || compareVersions(answer.block.version, newest.version) > 0)) newest = answer.block;
+  }
+  return newest;
+}
+
 /** Asks `required` targets (in order), asking the next spare one for each failure. */
-function readQuorum(targets: readonly Target[], required: number, id: string): Promise<{ answers: ReadAnswer[]; newerEpoch: number | undefined }> {
+function readQuorum(targets: readonly Target[], required: number, id: string): Promise<{ answers: ReadAnswer[]; newerEpoch: number | undefined; corrupt: Target[] }> {
   return new Promise((resolve) => {
     const answers: ReadAnswer[] = [];
+    const corrupt: Target[] = [];
     let newerEpoch: number | undefined;
     let next = 0;
     let inFlight = 0;
@@ -228,7 +276,7 @@ function readQuorum(targets: readonly Target[], required: number, id: string): P
       if (settled) return;
       if (answers.length >= required || (inFlight === 0 && next >= targets.length)) {
         settled = true;
-        resolve({ answers, newerEpoch });
+        resolve({ answers, newerEpoch, corrupt });
       }
     };
     const ask = () => {
@@ -244,6 +292,7 @@ function readQuorum(targets: readonly Target[], required: number, id: string): P
         (error: unknown) => {
           inFlight--;
           newerEpoch = staleEpochOf(error, newerEpoch);
+          if (error instanceof ReplicaError && error.code === 'CHECKSUM_MISMATCH') corrupt.push(target);
           ask();
           finish();
         },

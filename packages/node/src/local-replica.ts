@@ -7,6 +7,9 @@ import { compareVersions } from './version.js';
 import type { StorageSnapshot } from './metrics.js';
 
 export class LocalReplica implements Replica {
+  /** Called for every corrupt record met on a read (metrics). */
+  onChecksumFailure: () => void = () => {};
+
   private constructor(readonly engine: Engine, private readonly log: Logger) {}
 
   /** `onSync` gets every fdatasync's duration (journal sync latency). */
@@ -48,6 +51,7 @@ export class LocalReplica implements Replica {
     if (!(error instanceof EngineError)) return error;
     if (error.code === 'DEVICE_FULL') return new ReplicaError('DEVICE_FULL', error.message);
     if (error.code === 'CHECKSUM_MISMATCH') {
+      this.onChecksumFailure();
       this.log.error({ id, err: error }, 'checksum mismatch: a stored block is corrupt');
       return new ReplicaError('CHECKSUM_MISMATCH', error.message);
     }

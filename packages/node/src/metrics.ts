@@ -33,6 +33,11 @@ export class NodeMetrics {
   readonly migrationBlocksMoved: Counter;
   readonly migrationBytesMoved: Counter;
   readonly staleReleased: Counter;
+  readonly hintsStored: Counter;
+  readonly hintsReplayed: Counter;
+  readonly hintsDropped: Counter<'reason'>;
+  readonly scrubChecked: Counter;
+  readonly scrubRepaired: Counter;
 
   constructor(labels: { node: string }, storage: () => StorageSnapshot, cluster: () => ClusterSnapshot, migration: () => MigrationStatus) {
     this.registry.setDefaultLabels(labels);
@@ -46,6 +51,11 @@ export class NodeMetrics {
     this.migrationBlocksMoved = new Counter({ name: 'ringblock_migration_blocks_moved_total', help: 'Blocks this node sent to new owners in migrations', registers });
     this.migrationBytesMoved = new Counter({ name: 'ringblock_migration_bytes_moved_total', help: 'Bytes this node sent to new owners in migrations', registers });
     this.staleReleased = new Counter({ name: 'ringblock_stale_blocks_released_total', help: 'Blocks removed after their range moved away and staleGraceMs passed', registers });
+    this.hintsStored = new Counter({ name: 'ringblock_hints_stored_total', help: 'Writes kept as hints for owners that missed them', registers });
+    this.hintsReplayed = new Counter({ name: 'ringblock_hints_replayed_total', help: 'Hints delivered to every owner and removed', registers });
+    this.hintsDropped = new Counter({ name: 'ringblock_hints_dropped_total', help: 'Hints not kept or given up (full, age, busy, error): anti-entropy covers them', labelNames: ['reason'], registers });
+    this.scrubChecked = new Counter({ name: 'ringblock_scrub_blocks_checked_total', help: 'Blocks whose checksums the scrubber verified', registers });
+    this.scrubRepaired = new Counter({ name: 'ringblock_scrub_blocks_repaired_total', help: 'Corrupt blocks the scrubber repaired from a healthy replica', registers });
     new Gauge({
       name: 'ringblock_migration_phase',
       help: 'Migration phase of this node (1 for the current phase)',
@@ -84,12 +94,21 @@ export class NodeMetrics {
       },
     });
     const metrics = this;
+    new Gauge({ name: 'ringblock_hints_pending', help: 'Hints stored on this node waiting for their owners', registers, collect() { this.set(metrics.hintsPending()); } });
     new Gauge({ name: 'ringblock_http_requests_in_flight', help: 'HTTP requests being handled', registers, collect() { this.set(metrics.inFlight()); } });
     collectDefaultMetrics({ register: this.registry, prefix: 'ringblock_' });
   }
 
   /** Source of the in-flight request gauge (the HTTP server, once it exists). */
   inFlight: () => number = () => 0;
+  /** Source of the pending hints gauge. */
+  hintsPending: () => number = () => 0;
+
+  scrubbed(checked: number, corrupt: number, repaired: number): void {
+    this.scrubChecked.inc(checked);
+    this.checksumFailures.inc(corrupt);
+    this.scrubRepaired.inc(repaired);
+  }
 
   migrationMoved(blocks: number, bytes: number): void {
     this.migrationBlocksMoved.inc(blocks);

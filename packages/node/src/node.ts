@@ -8,7 +8,9 @@ import { pino, type Logger } from 'pino';
 import { loadHasher } from '@ringblock/ring';
 import { ClusterMembership, RingMaintainer, type MemberInfo } from '@ringblock/coord';
 import { ClusterView } from './cluster-view.js';
-import { Coordinator } from './coordinator.js';
+import { Coordinator, type Owner } from './coordinator.js';
+import { HintedHandoff } from './hints.js';
+import { Scrubber } from './scrubber.js';
 import { blockRoutes } from './block-routes.js';
 import { internalRoutes } from './internal-routes.js';
 import { statusRoutes } from './status-routes.js';
@@ -47,6 +49,8 @@ export class RingblockNode {
     private readonly maintainer: RingMaintainer,
     private readonly migration: MigrationExecutor,
     private readonly decommissions: Decommissions,
+    readonly hints: HintedHandoff,
+    readonly scrubber: Scrubber,
     private readonly view: ClusterView,
     private readonly peers: Peers,
     private readonly http: HttpServer,
@@ -91,6 +95,8 @@ export class RingblockNode {
       ringConfirmed: () => membership.ringConfirmed(),
       awaitEpoch: (epoch) => view.waitForEpoch(epoch, EPOCH_WAIT_MS),
       onReadRepair: (count) => node.metrics.readRepairs.inc(count),
+      ...(config.hintsEnabled ? { onMissed: (id: string, version: Buffer, data: Buffer | undefined, owners: readonly Owner[]) => node.hints.record(id, version, data, owners) } : {}),
+      readRepairChance: config.readRepairChance,
     });
     // The node object exists before its server so the routes can read its state.
     let node!: RingblockNode;
@@ -106,6 +112,41 @@ export class RingblockNode {
       release: staleRelease({ engine, self: config.name, rings: () => [view.currentRing(), view.pendingRing()], log, onReleased: (blocks) => node.metrics.staleReleased.inc(blocks) }),
       staleGraceMs: config.staleGraceMs,
       log,
+    });
+    // Owners of a block now: the committed ring's, plus the pending ring's while migrating.
+    const ownersNow = (id: string): Owner[] => {
+      const routing = view.routing();
+      const owners = [...routing.owners(id)];
+      for (const owner of routing.pendingOwners?.(id) ?? []) if (!owners.some((known) => known.name === owner.name)) owners.push(owner);
+      return owners;
+    };
+    const replicaOf = (owner: Owner) => (owner.name === config.name ? local : peers.replica(owner.addr));
+    const isLiveNow = (name: string) => name === config.name || view.isLive(name);
+    const hints = new HintedHandoff({
+      engine,
+      self: config.name,
+      owners: ownersNow,
+      isLive: isLiveNow,
+      replica: replicaOf,
+      maxHints: config.hintsMax,
+      maxAgeMs: config.hintMaxAgeMs,
+      replayIntervalMs: config.hintReplayIntervalMs,
+      log,
+      onStored: () => node.metrics.hintsStored.inc(),
+      onReplayed: (count) => node.metrics.hintsReplayed.inc(count),
+      onDropped: (reason) => node.metrics.hintsDropped.inc({ reason }),
+    });
+    const scrubber = new Scrubber({
+      engine,
+      self: config.name,
+      owners: ownersNow,
+      isLive: isLiveNow,
+      replica: replicaOf,
+      local,
+      blocksPerSecond: config.scrubBlocksPerSecond,
+      intervalMs: config.scrubIntervalMs,
+      log,
+      onPass: (checked, corrupt, repaired) => node.metrics.scrubbed(checked, corrupt, repaired),
     });
     const decommissions = new Decommissions(membership, config.cluster, log, () => void node.maintainer.recheck().catch(() => undefined));
     const metrics = new NodeMetrics(
@@ -138,12 +179,15 @@ export class RingblockNode {
           settings: () => membership.config,
           metrics,
           migration: () => migration.status(),
+          healing: () => ({ hints: { enabled: config.hintsEnabled, pending: hints.pending() }, scrub: scrubber.status }),
         }),
       ],
       config.token,
     );
     const http = createHttpServer(router, config, (route, method, status, seconds) => metrics.observeRequest(route, method, status, seconds), (error) => log.error({ err: error }, 'request failed'));
     metrics.inFlight = () => http.inFlight();
+    metrics.hintsPending = () => hints.pending();
+    local.onChecksumFailure = () => metrics.checksumFailures.inc();
     onSync = (durationMs) => metrics.syncSeconds.observe(durationMs / 1000);
     // Ring changes go through a migration: the maintainer only says which ring the live set calls for.
     const maintainer = new RingMaintainer({
@@ -155,8 +199,11 @@ export class RingblockNode {
         return true;
       },
     });
-    node = new RingblockNode(config, log, local, membership, maintainer, migration, decommissions, view, peers, http, metrics);
-    membership.on('members', () => view.setLive(membership.liveMembers()));
+    node = new RingblockNode(config, log, local, membership, maintainer, migration, decommissions, hints, scrubber, view, peers, http, metrics);
+    membership.on('members', () => {
+      view.setLive(membership.liveMembers());
+      hints.replaySoon();
+    });
     membership.on('ring', () => node.adoptRing());
     membership.on('state', (event) => log.info({ zookeeper: event.state, session: event.sessionId }, 'ZooKeeper session state'));
     // Fatal for this process (e.g. our name was taken while we re-registered): stop serving at once.
@@ -174,6 +221,8 @@ export class RingblockNode {
       await migration.start();
       await decommissions.start();
       maintainer.start();
+      if (config.hintsEnabled) hints.start();
+      if (config.scrubIntervalMs > 0) scrubber.start();
       node.usageTimer = setInterval(() => void membership.updateMember({ usedBytes: local.storage().usedBytes, capacityBytes: local.storage().capacityBytes }).catch(() => undefined), USAGE_REFRESH_MS).unref();
       node.state = 'ready';
       log.info({ port: node.port, epoch: view.currentEpoch() }, 'node ready');
@@ -203,6 +252,8 @@ export class RingblockNode {
     this.log.info({ inFlight: this.http.inFlight() }, 'draining');
     await this.http.close(DRAIN_MS);
     await this.maintainer.stop();
+    await this.hints.stop();
+    await this.scrubber.stop();
     this.decommissions.stop();
     await this.migration.stop();
     await this.membership.stop().catch((error: unknown) => this.log.warn({ err: error }, 'deregistering failed'));

@@ -30,6 +30,8 @@ export interface StatusSource {
   settings(): RingSettings;
   metrics: NodeMetrics;
   migration: () => MigrationStatus;
+  /** Hinted handoff and scrubbing figures for /health. */
+  healing: () => Record<string, unknown>;
 }
 
 export function statusRoutes(source: StatusSource): Route[] {
@@ -48,6 +50,7 @@ export function statusRoutes(source: StatusSource): Route[] {
       device: { path: source.devicePath, blocks: storage.blocks, tombstones: storage.tombstones, capacityBytes: storage.capacityBytes, usedBytes: storage.usedBytes },
       backing: { kind: source.backing },
       migration: migrationSummary(source.migration()),
+      ...source.healing(),
     });
   };
   return [

@@ -54,10 +54,10 @@ export function randomBlock(): Buffer {
   return randomBytes(4096);
 }
 
-/** A replica's own record of a block, through the internal route (token required). */
-export async function replicaRecord(cluster: LocalCluster, baseUrl: string, id: string): Promise<{ version: string; tombstone: boolean; data: Buffer } | undefined> {
-  const ring = (await request(`${baseUrl}/cluster/ring`)).json<{ epoch: number }>();
-  const reply = await request(`${baseUrl}/internal/block/${id}`, { headers: { authorization: `Bearer ${cluster.token}`, 'x-ringblock-epoch': String(ring.epoch) } });
+/** A replica's own record of a block, through the internal route (token required), sent with `epoch` (default: the node's own). */
+export async function replicaRecord(cluster: LocalCluster, baseUrl: string, id: string, epoch?: number): Promise<{ version: string; tombstone: boolean; data: Buffer } | undefined> {
+  const sentEpoch = epoch ?? (await request(`${baseUrl}/cluster/ring`)).json<{ epoch: number }>().epoch;
+  const reply = await request(`${baseUrl}/internal/block/${id}`, { headers: { authorization: `Bearer ${cluster.token}`, 'x-ringblock-epoch': String(sentEpoch) } });
   if (reply.status === 404) return undefined;
   if (reply.status !== 200) throw new Error(`internal GET answered ${reply.status}: ${reply.body.toString()}`);
   return { version: reply.headers.get('x-ringblock-version') ?? '', tombstone: reply.headers.get('x-ringblock-tombstone') === '1', data: reply.body };

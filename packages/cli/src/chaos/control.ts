@@ -1,0 +1,165 @@
+// The nemesis's hands on a real local cluster: signals to node processes, ZooKeeper stopped and
+// started, nodes added and decommissioned over the admin API, and the bounded waits that tell when the
+// cluster has settled. It also says which nodes clients may use now (not under a fault, not leaving).
+import { setTimeout as delay } from 'node:timers/promises';
+import type { LocalCluster } from '../local-cluster.js';
+import type { NodeProcess } from '../node-process.js';
+import type { ClusterControl } from './nemesis.js';
+import type { Target } from './workload.js';
+
+export interface ControlOptions {
+  /** Bound on waiting for the cluster to settle after a fault or at the end. */
+  settleTimeoutMs?: number;
+  /** Bound on a decommission task. */
+  decommissionTimeoutMs?: number;
+}
+
+interface ClusterJson {
+  epoch: number;
+  members: { name: string; state: string; inRing: boolean }[];
+  migration: unknown;
+}
+
+const SETTLE_TIMEOUT_MS_DEFAULT = 90_000;
+const DECOMMISSION_TIMEOUT_MS_DEFAULT = 120_000;
+const POLL_MS = 250;
+const PROBE_TIMEOUT_MS = 2_000;
+
+export class LocalControl implements ClusterControl {
+  /** Nodes under a fault (killed, paused) or leaving: clients do not pick them. */
+  private readonly faulted = new Set<string>();
+  private readonly paused = new Set<string>();
+  /** Decommissioned and stopped: no longer part of the cluster. */
+  private readonly removed = new Set<string>();
+  private zooKeeperStopped = false;
+
+  constructor(private readonly cluster: LocalCluster, private readonly options: ControlOptions = {}) {}
+
+  /** Nodes a client may send to now. */
+  targets(): Target[] {
+    return this.cluster.nodes.filter((node) => node.running && !this.faulted.has(node.spec.name) && !this.removed.has(node.spec.name)).map(target);
+  }
+
+  /** Running members, for reads after healing. */
+  liveMembers(): Target[] {
+    return this.cluster.nodes.filter((node) => node.running && !this.removed.has(node.spec.name)).map(target);
+  }
+
+  members(): string[] {
+    return this.cluster.nodes.filter((node) => !this.removed.has(node.spec.name)).map((node) => node.spec.name);
+  }
+
+  async kill(name: string): Promise<void> {
+    this.faulted.add(name);
+    await this.cluster.node(name).kill();
+  }
+
+  async restart(name: string): Promise<void> {
+    const node = this.cluster.node(name);
+    if (!node.running) node.start();
+    await node.waitReady();
+    this.faulted.delete(name);
+  }
+
+  pause(name: string): void {
+    this.faulted.add(name);
+    this.paused.add(name);
+    this.cluster.node(name).signal('SIGSTOP');
+  }
+
+  async resume(name: string): Promise<void> {
+    this.cluster.node(name).signal('SIGCONT');
+    this.paused.delete(name);
+    await this.restart(name);
+  }
+
+  async stopZooKeeper(): Promise<void> {
+    this.zooKeeperStopped = true;
+    await this.cluster.stopZooKeeper();
+  }
+
+  async startZooKeeper(): Promise<void> {
+    await this.cluster.restartZooKeeper();
+    this.zooKeeperStopped = false;
+  }
+
+  async addNode(): Promise<string> {
+    // Names are never reused: a decommissioned name may still be marked in ZooKeeper for a while.
+    const taken = new Set(this.cluster.nodes.map((node) => node.spec.name));
+    let index = this.cluster.nodes.length + 1;
+    while (taken.has(`node-${index}`)) index++;
+    const name = `node-${index}`;
+    await this.cluster.addNode(name);
+    return name;
+  }
+
+  async decommission(name: string): Promise<string> {
+    const via = this.targets().find((candidate) => candidate.name !== name);
+    if (!via) throw new Error(`no node other than ${name} to ask for its decommission`);
+    const response = await fetch(`${via.url}/cluster/nodes/${name}/decommission`, { method: 'POST', headers: { authorization: `Bearer ${this.cluster.token}` }, signal: AbortSignal.timeout(PROBE_TIMEOUT_MS * 5) });
+    const body = (await response.json().catch(() => ({}))) as { task?: string; code?: string };
+    if (response.status !== 202 || typeof body.task !== 'string') throw new Error(`decommission of ${name} through ${via.name} answered ${response.status} ${body.code ?? ''}`);
+    const task = body.task;
+    await this.until(`the decommission of ${name} (task ${task})`, this.options.decommissionTimeoutMs ?? DECOMMISSION_TIMEOUT_MS_DEFAULT, async () => {
+      const asked = this.targets().find((candidate) => candidate.name !== name) ?? via;
+      const state = await getJson<{ state?: string }>(`${asked.url}/tasks/${task}`);
+      return state?.state === 'done';
+    });
+    this.faulted.add(name);
+    this.removed.add(name);
+    await this.cluster.node(name).stop();
+    return task;
+  }
+
+  async settle(): Promise<void> {
+    const expected = this.members().sort();
+    await this.until(`the cluster to settle (members ${expected.join(', ')} live and in the ring, no migration)`, this.options.settleTimeoutMs ?? SETTLE_TIMEOUT_MS_DEFAULT, async () => {
+      const views = await Promise.all(this.members().map((name) => this.view(this.cluster.node(name))));
+      return views.every((view) => view !== undefined && settled(view, expected)) && new Set(views.map((view) => view!.epoch)).size === 1;
+    });
+  }
+
+  /** Undoes every fault still in place (ZooKeeper, paused and killed nodes), then settles. */
+  async healAll(): Promise<void> {
+    if (this.zooKeeperStopped) await this.startZooKeeper();
+    for (const name of this.paused) await this.resume(name);
+    for (const name of this.members()) await this.restart(name);
+    await this.settle();
+  }
+
+  /** A ready node's view of the cluster, or undefined when it is not ready or does not answer. */
+  private async view(node: NodeProcess): Promise<ClusterJson | undefined> {
+    if (!node.running) return undefined;
+    const ready = await fetch(`${node.spec.url}/ready`, { signal: AbortSignal.timeout(PROBE_TIMEOUT_MS) }).then(async (response) => {
+      await response.arrayBuffer();
+      return response.status === 200;
+    }, () => false);
+    return ready ? getJson<ClusterJson>(`${node.spec.url}/cluster`) : undefined;
+  }
+
+  /** Polls `probe` until it holds, at most `timeoutMs`: there is no event to await across processes. */
+  private async until(what: string, timeoutMs: number, probe: () => Promise<boolean>): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      if (await probe().catch(() => false)) return;
+      await delay(POLL_MS);
+    }
+    throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+  }
+}
+
+function target(node: NodeProcess): Target {
+  return { name: node.spec.name, url: node.spec.url };
+}
+
+function settled(view: ClusterJson, expected: readonly string[]): boolean {
+  if (view.migration !== null) return false;
+  const members = view.members.filter((member) => member.state === 'live' || member.inRing);
+  return members.length === expected.length && members.every((member, index) => member.name === expected[index] && member.state === 'live' && member.inRing);
+}
+
+async function getJson<T>(url: string): Promise<T | undefined> {
+  const response = await fetch(url, { signal: AbortSignal.timeout(PROBE_TIMEOUT_MS) });
+  const body = await response.json().catch(() => undefined);
+  return response.status === 200 ? (body as T) : undefined;
+}

@@ -1,0 +1,116 @@
+// Anti-entropy calls to peers: one undici Pool per peer address with few connections (repair is
+// background work), bounded timeouts, every answer read with a byte bound, failures as
+// TransferErrors (so `retryable` means the same as for bulk transfer).
+import { Pool } from 'undici';
+import { callHeaders, readAnswer, requestError } from '../transfer/client.js';
+import { TransferError } from '../transfer/errors.js';
+import { parsePosition } from '../transfer/protocol.js';
+import {
+  MERKLE_PATH, merkleRequestJson, parseMerkleAnswer, parsePushAnswer, PURGE_PATH, purgeRequestJson, PUSH_PATH, pushRequestJson, TASKS_PATH,
+  type MerkleRequest, type MerkleResult, type PurgeRequest, type PushAnswer, type PushRequest,
+} from './protocol.js';
+import type { TaskStart } from './progress.js';
+
+/** Connections per peer: a round talks to one peer at a time, with a few ranges in flight. */
+const CONNECTIONS_PER_PEER = 4;
+const POOLS_MAX = 1024;
+const CONNECT_TIMEOUT_MS = 10_000;
+
+export interface RepairClientOptions {
+  token: string;
+  epoch: () => number;
+  /** Longest wait for an answer: a push runs for its budget plus one transfer request. */
+  answerTimeoutMs: number;
+}
+
+export class RepairClient {
+  private readonly pools = new Map<string, Pool>();
+  private closed = false;
+
+  constructor(private readonly options: RepairClientOptions) {}
+
+  async merkle(addr: string, request: MerkleRequest, signal?: AbortSignal): Promise<MerkleResult[]> {
+    return parseMerkleAnswer(await this.post(addr, MERKLE_PATH, merkleRequestJson(request), signal), request);
+  }
+
+  async push(addr: string, request: PushRequest, signal?: AbortSignal): Promise<PushAnswer> {
+    return parsePushAnswer(await this.post(addr, PUSH_PATH, pushRequestJson(request), signal));
+  }
+
+  async purge(addr: string, request: PurgeRequest, signal?: AbortSignal): Promise<number> {
+    const answer = await this.post(addr, PURGE_PATH, purgeRequestJson(request), signal);
+    return Number(answer['purged']) || 0;
+  }
+
+  async startTask(addr: string, task: TaskStart, signal?: AbortSignal): Promise<void> {
+    await this.post(addr, TASKS_PATH, task, signal, 202);
+  }
+
+  /** A peer's part of a task, or undefined when it does not know the task. */
+  async taskPart(addr: string, task: string, signal?: AbortSignal): Promise<Record<string, unknown> | undefined> {
+    const { status, answer } = await this.call(addr, 'GET', `${TASKS_PATH}/${task}`, undefined, signal);
+    if (status === 404) return undefined;
+    if (status !== 200) throw failure(status, answer);
+    return answer;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    const pools = [...this.pools.values()];
+    this.pools.clear();
+    await Promise.allSettled(pools.map((pool) => pool.close()));
+  }
+
+  private async post(addr: string, path: string, body: unknown, signal: AbortSignal | undefined, expected = 200): Promise<Record<string, unknown>> {
+    const { status, answer } = await this.call(addr, 'POST', path, JSON.stringify(body), signal);
+    if (status !== expected) throw failure(status, answer);
+    return answer;
+  }
+
+  private async call(addr: string, method: 'GET' | 'POST', path: string, body: string | undefined, signal: AbortSignal | undefined): Promise<{ status: number; answer: Record<string, unknown> }> {
+    try {
+      const response = await this.pool(addr).request({
+        method,
+        path,
+        headers: { ...callHeaders({ to: addr, token: this.options.token, epoch: this.options.epoch }), ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+        body,
+        signal,
+      });
+      return { status: response.statusCode, answer: await readAnswer(response) };
+    } catch (error) {
+      throw requestError(error, signal);
+    }
+  }
+
+  private pool(addr: string): Pool {
+    let pool = this.pools.get(addr);
+    if (!pool) {
+      if (this.closed) throw new TransferError('ABORTED', 'anti-entropy is stopping');
+      if (this.pools.size >= POOLS_MAX) throw new TransferError('REFUSED', `more than ${POOLS_MAX} peer addresses`);
+      pool = new Pool(`http://${addr}`, {
+        connections: CONNECTIONS_PER_PEER,
+        connectTimeout: CONNECT_TIMEOUT_MS,
+        headersTimeout: this.options.answerTimeoutMs,
+        bodyTimeout: this.options.answerTimeoutMs,
+        // Shorter than the server's keep-alive, so a pooled socket is never reused as the peer closes it.
+        keepAliveTimeout: 4_000,
+        keepAliveMaxTimeout: 8_000,
+        pipelining: 1,
+      });
+      this.pools.set(addr, pool);
+    }
+    return pool;
+  }
+}
+
+/** An error answer as a TransferError: 409 is a stale epoch, 503 busy, others refusals. */
+function failure(status: number, answer: Record<string, unknown>): TransferError {
+  const remoteCode = typeof answer['code'] === 'string' ? answer['code'] : undefined;
+  const message = `the peer answered ${status}${remoteCode ? ` ${remoteCode}` : ''}: ${String(answer['error'] ?? '')}`;
+  const lastPosition = parsePosition(answer['lastPosition']);
+  const details = { status, remoteCode, ...(typeof lastPosition === 'bigint' ? { lastPosition } : {}) };
+  if (status === 401) return new TransferError('UNAUTHORIZED', message, details);
+  if (status === 409) return new TransferError('STALE_EPOCH', message, { ...details, epoch: Number(answer['epoch']) });
+  if (status === 503) return new TransferError('BUSY', message, details);
+  return new TransferError('REFUSED', message, details);
+}
