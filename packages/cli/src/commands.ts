@@ -4,7 +4,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { parseDuration, startNodeFromEnv } from '@ringblock/node';
 import { LocalCluster, readManifest, type ClusterManifest } from './local-cluster.js';
-import { renderStatus } from './status.js';
+import { renderMigration, renderStatus } from './status.js';
 import { runClusterBench } from './bench/cluster-bench.js';
 import { CHAOS_USAGE, chaos } from './chaos/index.js';
 
@@ -19,6 +19,8 @@ const USAGE = `usage: ringblock <command> [options]
                            members, ring epoch, ownership
   put ID FILE [--consistency quorum] [--data-dir .ringblock] [--url URL]
   get ID [FILE] [--consistency quorum] [--data-dir .ringblock] [--url URL]
+  decommission NAME [--data-dir .ringblock] [--url URL] [--token T]
+                           move a node's data away and take it out of the ring; waits with a progress bar
   bench [cluster] [--duration 5s] [--results bench/results]
                            benchmarks with a baseline measured in the same run
 ${CHAOS_USAGE}`;
@@ -41,6 +43,8 @@ export async function runCommand(argv: string[]): Promise<number | undefined> {
       return get(rest);
     case 'bench':
       return bench(rest);
+    case 'decommission':
+      return decommission(rest);
     case 'chaos':
       return chaos(rest);
     case undefined:
@@ -180,4 +184,31 @@ async function bench(argv: string[]): Promise<number> {
   await runClusterBench({ resultsDir: values.results, workDir: values['work-dir'], durationMs }, (line) => process.stdout.write(`${line}\n`));
   process.stdout.write(`results in ${values.results}/cluster.json and cluster.md\n`);
   return 0;
+}
+
+/** Bound on waiting for a decommission (large nodes take long; the task goes on if this gives up). */
+const DECOMMISSION_WAIT_MS = 6 * 3_600_000;
+
+async function decommission(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({ args: argv, options: { ...common, token: { type: 'string' } }, allowPositionals: true });
+  const [name] = positionals;
+  if (!name) throw new Error('usage: ringblock decommission NAME');
+  const url = await baseUrl(values);
+  const token = values.token ?? process.env.RINGBLOCK_TOKEN ?? (await readManifest(values['data-dir'])).token;
+  const response = await fetch(`${url}/cluster/nodes/${encodeURIComponent(name)}/decommission`, { method: 'POST', headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(30_000) });
+  const body = (await response.json()) as { task?: string; error?: string };
+  if (response.status !== 202 || !body.task) throw new Error(`decommission of ${name} refused: ${response.status} ${body.error ?? ''}`);
+  process.stdout.write(`decommissioning ${name} (task ${body.task})\n`);
+  const deadline = Date.now() + DECOMMISSION_WAIT_MS;
+  while (Date.now() < deadline) {
+    const task = (await (await fetch(`${url}/tasks/${body.task}`, { signal: AbortSignal.timeout(10_000) })).json()) as { state: string; ringEpoch: number; migration: Parameters<typeof renderMigration>[0] };
+    const lines = task.state === 'done' ? [`done: ${name} is out of the ring (epoch ${task.ringEpoch}); it can be stopped`] : renderMigration(task.migration ?? null);
+    process.stdout.write(process.stdout.isTTY ? `\x1b[2K\r${lines.join(' | ')}` : `${lines.join('\n')}\n`);
+    if (task.state === 'done') {
+      process.stdout.write('\n');
+      return 0;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+  }
+  throw new Error(`gave up waiting for ${name}; the task ${body.task} goes on`);
 }

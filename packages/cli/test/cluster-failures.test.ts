@@ -9,6 +9,7 @@ interface ClusterJson {
 }
 
 const cluster = async (url: string) => (await request(`${url}/cluster`)).json<ClusterJson>();
+const bytesMoved = async (url: string) => Number(/^ringblock_migration_bytes_moved_total\{[^}]*\} (\d+)/m.exec((await request(`${url}/metrics`)).body.toString())?.[1]);
 
 t.test('losing nodes', async (t) => {
   const local = await startCluster(t, { env: { RINGBLOCK_DOWN_GRACE: '60s' } });
@@ -48,11 +49,13 @@ t.test('losing nodes', async (t) => {
   });
 
   await t.test('killed nodes restart with their data and rejoin; inside the grace the epoch does not change', async (t) => {
+    const movedBefore = await bytesMoved(one!.spec.url);
     two!.start();
     three!.start();
     await Promise.all([two!.waitReady(), three!.waitReady()]);
     const after = await cluster(one!.spec.url);
     t.equal(after.epoch, epochBefore, 'restarts inside the down grace leave the ring epoch alone');
+    t.equal(await bytesMoved(one!.spec.url), movedBefore, 'and move no data');
     t.same(after.members.map((m) => m.state), ['live', 'live', 'live']);
     for (let index = 0; index < 20; index++) {
       const got = await getBlock(three!.spec.url, `before-${index}`, 'one');

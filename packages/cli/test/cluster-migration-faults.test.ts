@@ -56,3 +56,38 @@ t.test('a node down past the grace leaves the ring and its data is re-replicated
   // 3 nodes, RF 3: every block must now be on every survivor, including those node-4 held.
   await verifyPlacement(t, cluster, workload, 300);
 });
+
+t.test('the joining node killed mid-transfer, then ZooKeeper restarted mid-migration', async (t) => {
+  const cluster = await startCluster(t, { env: { RINGBLOCK_TRANSFER_RATE: '256K', RINGBLOCK_DOWN_GRACE: '120s', RINGBLOCK_SESSION_TIMEOUT: '8s' } });
+  const urls = () => cluster.nodes.filter((node) => node.running && node.ready && node.spec.name !== 'node-4').map((node) => node.spec.url);
+  const workload = new Workload(urls, 300, 4);
+  const first = cluster.node('node-1').spec.url;
+  await workload.settle(first);
+  const before = await clusterOf(first);
+  workload.start();
+  const transferring = async () => {
+    const status = (await request(`${first}/cluster`)).json<MigrationJson>();
+    return status.migration?.phase === 'transferring' || status.migration?.phase === 'awaitingDone' ? status.migration : undefined;
+  };
+  const joining = cluster.addNode('node-4');
+  await eventually('a migration transferring to node-4', transferring, 60_000, 50);
+  await cluster.node('node-4').kill();
+  await joining.catch(() => undefined);
+  await eventually('the migration aborted', async () => ((await clusterOf(first)).migration === null ? true : undefined), 60_000);
+  t.equal((await clusterOf(first)).epoch, before.epoch, 'the aborted migration left the ring as it was');
+
+  const node4 = cluster.node('node-4');
+  node4.start();
+  await eventually('a new migration transferring', transferring, 60_000, 50);
+  await cluster.stopZooKeeper();
+  await cluster.restartZooKeeper();
+  await node4.waitReady();
+  const after = await eventually('node-4 in the ring', async () => {
+    const now = await clusterOf(first);
+    return now.members.find((m) => m.name === 'node-4')?.inRing && now.migration === null ? now : undefined;
+  }, 120_000);
+  t.ok(after.epoch > before.epoch, `the ring moved on to epoch ${after.epoch}`);
+  await workload.stop();
+  t.comment(`failed writes by reason: ${JSON.stringify(Object.fromEntries(workload.failures))}`);
+  await verifyAll(t, cluster, workload);
+});

@@ -9,6 +9,7 @@ import { clusterPaths, isCoordError, jsonBytes, type ClusterMembership, type Wat
 import { HttpError, sendJson } from './http/errors.js';
 import type { Route } from './http/router.js';
 import type { MigrationStatus } from './migration/protocol.js';
+import { migrationSummary } from './status-routes.js';
 
 export interface TaskRecord {
   id: string;
@@ -156,7 +157,7 @@ export function decommissionRoutes(decommissions: Decommissions, membership: Clu
             ...task,
             state: inRing ? 'running' : 'done',
             ringEpoch: membership.committedRing()?.epoch ?? 0,
-            migration: inRing && status.migration ? { phase: status.phase, epoch: status.migration.epoch, progress: status.migration.progress, prepared: status.migration.prepared, done: status.migration.done, participants: status.migration.participants } : null,
+            migration: inRing ? migrationSummary(status) : null,
           });
         },
       },

@@ -108,7 +108,7 @@ function clusterStatus(source: StatusSource) {
 }
 
 /** The running migration as this node sees it (its own sends for progress), or null. */
-function migrationSummary(status: MigrationStatus) {
+export function migrationSummary(status: MigrationStatus) {
   const migration = status.migration;
   if (!migration) return null;
   return {
