@@ -6,6 +6,7 @@ import { parseDuration, startNodeFromEnv } from '@ringblock/node';
 import { LocalCluster, readManifest, type ClusterManifest } from './local-cluster.js';
 import { renderMigration, renderStatus } from './status.js';
 import { runClusterBench } from './bench/cluster-bench.js';
+import { runMigrationBench } from './bench/migration-bench.js';
 import { CHAOS_USAGE, chaos } from './chaos/index.js';
 
 const USAGE = `usage: ringblock <command> [options]
@@ -21,7 +22,7 @@ const USAGE = `usage: ringblock <command> [options]
   get ID [FILE] [--consistency quorum] [--data-dir .ringblock] [--url URL]
   decommission NAME [--data-dir .ringblock] [--url URL] [--token T]
                            move a node's data away and take it out of the ring; waits with a progress bar
-  bench [cluster] [--duration 5s] [--results bench/results]
+  bench [cluster|migration] [--duration 5s] [--megabytes 256] [--transfer-rate 1G] [--results bench/results]
                            benchmarks with a baseline measured in the same run
 ${CHAOS_USAGE}`;
 
@@ -175,13 +176,27 @@ async function bench(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: { duration: { type: 'string', default: '5s' }, results: { type: 'string', default: 'bench/results' }, 'work-dir': { type: 'string', default: '.ringblock/bench' } },
+    options: {
+      duration: { type: 'string', default: '5s' },
+      results: { type: 'string', default: 'bench/results' },
+      'work-dir': { type: 'string', default: '.ringblock/bench' },
+      megabytes: { type: 'string', default: '256' },
+      'transfer-rate': { type: 'string', default: '1G' },
+    },
   });
   const which = positionals[0] ?? 'cluster';
-  if (which !== 'cluster') throw new Error(`unknown benchmark "${which}" (available: cluster)`);
+  const progress = (line: string) => process.stdout.write(`${line}\n`);
+  if (which === 'migration') {
+    const megabytes = Number(values.megabytes);
+    if (!Number.isInteger(megabytes) || megabytes < 1) throw new Error(`--megabytes must be a whole number ≥ 1, got "${values.megabytes}"`);
+    await runMigrationBench({ resultsDir: values.results, workDir: values['work-dir'], megabytes, transferRate: values['transfer-rate'] }, progress);
+    process.stdout.write(`results in ${values.results}/migration.json and migration.md\n`);
+    return 0;
+  }
+  if (which !== 'cluster') throw new Error(`unknown benchmark "${which}" (available: cluster, migration)`);
   const durationMs = parseDuration(values.duration);
   if (durationMs === undefined || durationMs < 500) throw new Error(`--duration must be at least 500ms, got "${values.duration}"`);
-  await runClusterBench({ resultsDir: values.results, workDir: values['work-dir'], durationMs }, (line) => process.stdout.write(`${line}\n`));
+  await runClusterBench({ resultsDir: values.results, workDir: values['work-dir'], durationMs }, progress);
   process.stdout.write(`results in ${values.results}/cluster.json and cluster.md\n`);
   return 0;
 }

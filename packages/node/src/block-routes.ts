@@ -8,12 +8,15 @@ import { readExactBody } from './http/body.js';
 import { parseBlockId } from './http/ids.js';
 import type { Route, RequestContext } from './http/router.js';
 import { versionToText } from './version.js';
+import { HEADER_EPOCH } from './peers.js';
 
 export const BLOCK_SIZE = 4096;
 
 export interface BlockRouteOptions {
   coordinator: Coordinator;
   bodyTimeoutMs: number;
+  /** The ring epoch answers carry (`X-Ringblock-Epoch`), so ring-aware clients notice a change. */
+  epoch: () => number;
 }
 
 export function blockRoutes(options: BlockRouteOptions): Route[] {
@@ -23,12 +26,13 @@ export function blockRoutes(options: BlockRouteOptions): Route[] {
     const block = await coordinator.read(id, consistencyOf(req, url));
     if (!block) throw new HttpError(404, 'NOT_FOUND', `block "${id}" does not exist`);
     const etag = `"${versionToText(block.version)}"`;
+    const epoch = String(options.epoch());
     if (matchesEtag(req.headers['if-none-match'], etag)) {
-      res.writeHead(304, { etag });
+      res.writeHead(304, { etag, [HEADER_EPOCH]: epoch });
       res.end();
       return;
     }
-    res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': BLOCK_SIZE, etag });
+    res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': BLOCK_SIZE, etag, [HEADER_EPOCH]: epoch });
     res.end(withBody ? block.data : undefined);
   };
   return [
@@ -43,12 +47,12 @@ export function blockRoutes(options: BlockRouteOptions): Route[] {
           const level = consistencyOf(req, url);
           const data = await readExactBody(req, BLOCK_SIZE, options.bodyTimeoutMs);
           const version = await coordinator.write(id, data, level);
-          sendJson(res, 201, { id, version: versionToText(version) }, { etag: `"${versionToText(version)}"` });
+          sendJson(res, 201, { id, version: versionToText(version) }, { etag: `"${versionToText(version)}"`, [HEADER_EPOCH]: String(options.epoch()) });
         },
         DELETE: async ({ req, res, url, params }) => {
           const id = parseBlockId(params[0]!);
           const version = await coordinator.write(id, undefined, consistencyOf(req, url));
-          res.writeHead(204, { etag: `"${versionToText(version)}"` });
+          res.writeHead(204, { etag: `"${versionToText(version)}"`, [HEADER_EPOCH]: String(options.epoch()) });
           res.end();
         },
       },

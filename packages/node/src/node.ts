@@ -161,7 +161,7 @@ export class RingblockNode {
     );
     const router = new Router(
       [
-        ...blockRoutes({ coordinator, bodyTimeoutMs: config.requestTimeoutMs }),
+        ...blockRoutes({ coordinator, bodyTimeoutMs: config.requestTimeoutMs, epoch: () => view.currentEpoch() }),
         ...transferRoutes({ engine, hasher: { h64: (bytes) => hasher.h64Bytes(bytes) }, epoch: () => view.currentEpoch(), onError: (error) => log.error({ err: error }, 'transfer receive failed') }),
         ...decommissionRoutes(decommissions, membership, () => migration.status()),
         ...internalRoutes({ local, clock, epoch: () => view.currentEpoch(), onNewerEpoch: (epoch) => log.debug({ epoch }, 'a peer routes by a newer ring epoch; the ring watch brings it'), bodyTimeoutMs: config.requestTimeoutMs }),

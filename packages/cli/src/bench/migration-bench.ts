@@ -1,0 +1,148 @@
+// `ringblock bench migration`: 3 → 4 nodes with a given amount of blocks stored. Reports migration
+// throughput (MB/s), total time, bytes moved against the minimum the ring diff requires (blocks that
+// gain the new node as an owner × 4 KiB), and client p99 during the migration against the steady
+// state measured just before, with the same closed-loop load. Writes bench/results/migration.{json,md}.
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { Pool } from 'undici';
+import xxhash from 'xxhash-wasm';
+import { LocalCluster } from '../local-cluster.js';
+import { runLoad, type LoadResult } from './load.js';
+
+const BLOCK_BYTES = 4096;
+/** Closed-loop clients measuring latency before and during the migration. */
+const PROBE_CONCURRENCY = 8;
+
+export interface MigrationBenchOptions {
+  resultsDir: string;
+  workDir: string;
+  megabytes: number;
+  transferRate: string;
+}
+
+interface RingJson {
+  replicationFactor: number;
+  tokens: { token: string; node: string }[];
+}
+
+async function fill(url: string, blocks: number, progress: (line: string) => void): Promise<void> {
+  const pool = new Pool(url, { connections: 64 });
+  const body = randomBytes(BLOCK_BYTES);
+  let next = 0;
+  await Promise.all(Array.from({ length: 64 }, async () => {
+    while (next < blocks) {
+      const index = next++;
+      const response = await pool.request({ method: 'PUT', path: `/block/m-${index}?consistency=all`, body });
+      await response.body.dump();
+      if (response.statusCode !== 201) throw new Error(`fill: PUT m-${index} answered ${response.statusCode}`);
+      if (index % 10_000 === 0) progress(`  filled ${index}/${blocks}`);
+    }
+  }));
+  await pool.close();
+}
+
+/** Blocks whose owner set (per the published tokens) includes `node`: each must be sent to it once. */
+async function blocksOwnedBy(url: string, node: string, blocks: number): Promise<number> {
+  const ring = (await (await fetch(`${url}/cluster/ring`)).json()) as RingJson;
+  const { h64 } = await xxhash();
+  const tokens = ring.tokens.map((entry) => ({ token: BigInt(entry.token), node: entry.node })).sort((a, b) => (a.token < b.token ? -1 : a.token > b.token ? 1 : 0));
+  let owned = 0;
+  for (let index = 0; index < blocks; index++) {
+    const position = h64(`m-${index}`);
+    let low = 0;
+    let high = tokens.length;
+    while (low < high) {
+      const middle = (low + high) >>> 1;
+      if (tokens[middle]!.token < position) low = middle + 1;
+      else high = middle;
+    }
+    const owners = new Set<string>();
+    for (let step = 0; step < tokens.length && owners.size < ring.replicationFactor; step++) owners.add(tokens[(low + step) % tokens.length]!.node);
+    if (owners.has(node)) owned++;
+  }
+  return owned;
+}
+
+async function bytesMoved(urls: readonly string[]): Promise<number> {
+  let total = 0;
+  for (const url of urls) {
+    const text = await (await fetch(`${url}/metrics`)).text();
+    total += Number(/^ringblock_migration_bytes_moved_total\{[^}]*\} (\d+)/m.exec(text)?.[1] ?? 0);
+  }
+  return total;
+}
+
+function probe(urls: readonly string[], durationMs: number, blocks: number): Promise<LoadResult> {
+  return runLoad(urls, { name: 'get', method: 'GET', concurrency: PROBE_CONCURRENCY, durationMs, expectStatus: 200, path: (random) => `/block/m-${Math.floor(random() * blocks)}` });
+}
+
+export async function runMigrationBench(options: MigrationBenchOptions, progress: (line: string) => void): Promise<void> {
+  const blocks = Math.ceil((options.megabytes * 1024 * 1024) / BLOCK_BYTES);
+  const dataDir = join(options.workDir, 'migration');
+  await rm(dataDir, { recursive: true, force: true });
+  await mkdir(dataDir, { recursive: true });
+  const deviceSize = `${Math.max(256, Math.ceil(options.megabytes * 2.5))}M`;
+  const cluster = await LocalCluster.start({ nodes: 3, basePort: 0, dataDir, deviceSize, env: { RINGBLOCK_LOG_LEVEL: 'warn', RINGBLOCK_TRANSFER_RATE: options.transferRate, RINGBLOCK_SCRUB_INTERVAL: '0' } });
+  try {
+    const urls = cluster.nodes.map((node) => node.spec.url);
+    progress(`filling ${blocks} blocks (${options.megabytes} MiB) at all…`);
+    await fill(urls[0]!, blocks, progress);
+    progress('steady-state GET latency…');
+    const steady = await probe(urls, 5_000, blocks);
+    const movedBefore = await bytesMoved(urls);
+    progress('adding node-4…');
+    const started = performance.now();
+    const addition = cluster.addNode('node-4').then(() => cluster.waitSettled(30 * 60_000));
+    // Probe latency while the migration runs (bounded by the migration itself).
+    const during: LoadResult[] = [];
+    let settled = false;
+    void addition.then(() => (settled = true), () => (settled = true));
+    while (!settled) during.push(await probe(urls, 2_000, blocks));
+    await addition;
+    const seconds = (performance.now() - started) / 1000;
+    const allUrls = cluster.nodes.map((node) => node.spec.url);
+    const moved = (await bytesMoved(allUrls)) - movedBefore;
+    const minimumBytes = (await blocksOwnedBy(allUrls[0]!, 'node-4', blocks)) * BLOCK_BYTES;
+    const duringP99 = Math.max(...during.map((result) => result.p99Ms));
+    const result = {
+      benchmark: 'migration',
+      date: new Date().toISOString(),
+      blocks,
+      megabytesStored: options.megabytes,
+      transferRate: options.transferRate,
+      seconds,
+      bytesMoved: moved,
+      minimumBytes,
+      movedOverMinimum: moved / minimumBytes,
+      throughputMBps: moved / 1e6 / seconds,
+      steady: { opsPerSecond: steady.opsPerSecond, p99Ms: steady.p99Ms },
+      during: { p99Ms: duringP99, samples: during.length },
+      p99Ratio: duringP99 / steady.p99Ms,
+    };
+    await mkdir(options.resultsDir, { recursive: true });
+    await writeFile(join(options.resultsDir, 'migration.json'), `${JSON.stringify(result, null, 2)}\n`);
+    await writeFile(
+      join(options.resultsDir, 'migration.md'),
+      [
+        '# Migration benchmark (3 → 4 nodes)',
+        '',
+        `${blocks} blocks (${options.megabytes} MiB of data, RF 3) on durable file devices; transfer rate limit ${options.transferRate}/s per node; GET probe of ${PROBE_CONCURRENCY} closed-loop clients. Produced by \`bench/migration\` on ${result.date}.`,
+        '',
+        '| figure | value |',
+        '|---|---|',
+        `| migration time (join → ring settled) | ${seconds.toFixed(1)} s |`,
+        `| bytes moved (stream bytes, incl. framing) | ${(moved / 1048576).toFixed(1)} MiB |`,
+        `| minimum by the ring diff | ${(minimumBytes / 1048576).toFixed(1)} MiB |`,
+        `| moved ÷ minimum | ${result.movedOverMinimum.toFixed(3)} |`,
+        `| throughput | ${result.throughputMBps.toFixed(1)} MB/s |`,
+        `| client GET p99 steady / during | ${steady.p99Ms.toFixed(2)} ms / ${duringP99.toFixed(2)} ms (${result.p99Ratio.toFixed(2)}×) |`,
+        '',
+      ].join('\n'),
+    );
+    progress(`moved ${(moved / 1048576).toFixed(1)} MiB (minimum ${(minimumBytes / 1048576).toFixed(1)} MiB) in ${seconds.toFixed(1)} s; p99 ${steady.p99Ms.toFixed(2)} → ${duringP99.toFixed(2)} ms`);
+  } finally {
+    await cluster.stop();
+    await rm(dataDir, { recursive: true, force: true });
+  }
+}
