@@ -235,3 +235,261 @@ export async function promtoolCheckConfig(config: string): Promise<{ code: numbe
     await rm(dir, { recursive: true, force: true });
   }
 }
+
+// ---- Deployment files -------------------------------------------------------------------------
+// The k8s/ and docker/ files are YAML, and the workspace has no YAML parser (none is added for
+// tests). `parseYamlSubset` reads the subset those files are written in: block mappings and
+// sequences, plain and quoted scalars, one-line flow collections, `|`/`|-` block scalars, comments and
+// `---` documents. It throws on anything else, naming the line; the k8s test checks that it reads
+// every Kubernetes object file exactly as kubectl does.
+
+interface YamlLine {
+  indent: number;
+  text: string;
+  /** Index in the document's raw lines. */
+  raw: number;
+}
+
+export function parseYamlSubset(text: string, source = 'yaml'): unknown[] {
+  const documents: string[][] = [[]];
+  for (const line of text.replace(/\r\n/g, '\n').split('\n')) {
+    if (/^---\s*$/.test(line)) documents.push([]);
+    else documents.at(-1)!.push(line);
+  }
+  return documents.map((raw) => new YamlReader(raw, source).document()).filter((document) => document !== undefined);
+}
+
+class YamlReader {
+  private readonly lines: YamlLine[] = [];
+  private at = 0;
+
+  constructor(private readonly raw: string[], private readonly source: string) {
+    raw.forEach((line, index) => {
+      const text = stripComment(line).trimEnd();
+      if (text.trim() === '') return;
+      if (line.includes('\t') && /^\s*\t/.test(line)) throw this.error(index, 'tab indentation');
+      this.lines.push({ indent: text.length - text.trimStart().length, text: text.trimStart(), raw: index });
+    });
+  }
+
+  document(): unknown {
+    if (this.lines.length === 0) return undefined;
+    const value = this.node(this.lines[0]!.indent);
+    if (this.at < this.lines.length) throw this.error(this.lines[this.at]!.raw, 'unexpected indentation');
+    return value;
+  }
+
+  private node(indent: number): unknown {
+    const line = this.lines[this.at]!;
+    return isSequenceItem(line.text) ? this.sequence(indent) : this.mapping(indent);
+  }
+
+  private sequence(indent: number): unknown[] {
+    const items: unknown[] = [];
+    while (this.at < this.lines.length && this.lines[this.at]!.indent === indent && isSequenceItem(this.lines[this.at]!.text)) {
+      const line = this.lines[this.at]!;
+      const rest = line.text.slice(1).trimStart();
+      if (rest === '') {
+        this.at++;
+        const next = this.lines[this.at];
+        items.push(next && next.indent > indent ? this.node(next.indent) : null);
+      } else if (keyOf(rest) !== undefined) {
+        // `- key: value` opens a mapping whose keys line up with `key`.
+        this.lines[this.at] = { indent: indent + (line.text.length - rest.length), text: rest, raw: line.raw };
+        items.push(this.mapping(this.lines[this.at]!.indent));
+      } else {
+        this.at++;
+        items.push(this.scalar(rest, line.raw));
+      }
+    }
+    return items;
+  }
+
+  private mapping(indent: number): Record<string, unknown> {
+    const result: Record<string, unknown> = {};
+    while (this.at < this.lines.length && this.lines[this.at]!.indent === indent && !isSequenceItem(this.lines[this.at]!.text)) {
+      const line = this.lines[this.at]!;
+      const key = keyOf(line.text);
+      if (key === undefined) throw this.error(line.raw, `expected "key: value", got "${line.text}"`);
+      if (Object.hasOwn(result, key.key)) throw this.error(line.raw, `duplicate key "${key.key}"`);
+      this.at++;
+      const next = this.lines[this.at];
+      if (key.rest === '') {
+        if (next && next.indent > indent) result[key.key] = this.node(next.indent);
+        else if (next && next.indent === indent && isSequenceItem(next.text)) result[key.key] = this.sequence(indent);
+        else result[key.key] = null;
+      } else if (/^[|>][-+]?$/.test(key.rest)) {
+        result[key.key] = this.blockScalar(line.raw, indent, key.rest);
+      } else {
+        result[key.key] = this.scalar(key.rest, line.raw);
+      }
+    }
+    return result;
+  }
+
+  /** `|`, `|-`, `>`: the raw lines more indented than the key (blank lines included). */
+  private blockScalar(keyRaw: number, indent: number, style: string): string {
+    const body: string[] = [];
+    let end = keyRaw + 1;
+    for (; end < this.raw.length; end++) {
+      const line = this.raw[end]!;
+      if (line.trim() !== '' && line.length - line.trimStart().length <= indent) break;
+      body.push(line);
+    }
+    while (body.length > 0 && body.at(-1)!.trim() === '') body.pop();
+    const blockIndent = Math.min(...body.filter((line) => line.trim() !== '').map((line) => line.length - line.trimStart().length));
+    const lines = body.map((line) => line.slice(blockIndent));
+    while (this.at < this.lines.length && this.lines[this.at]!.raw < keyRaw + 1 + body.length) this.at++;
+    const text = style.startsWith('>') ? lines.join(' ') : lines.join('\n');
+    return style.endsWith('-') ? text : `${text}\n`;
+  }
+
+  private scalar(text: string, raw: number): unknown {
+    const flow = new FlowReader(text, () => this.error(raw, `cannot read "${text}"`));
+    const value = flow.value();
+    flow.end();
+    return value;
+  }
+
+  private error(raw: number, why: string): Error {
+    return new Error(`${this.source}: line ${raw + 1} of its document: ${why} (outside the YAML subset the tests read)`);
+  }
+}
+
+class FlowReader {
+  private at = 0;
+  constructor(private readonly text: string, private readonly fail: () => Error) {}
+
+  value(inFlow = false): unknown {
+    this.space();
+    const char = this.text[this.at];
+    if (char === '[') return this.list();
+    if (char === '{') return this.map();
+    if (char === '"') return this.double();
+    if (char === "'") return this.single();
+    return plainScalar(this.plain(inFlow));
+  }
+
+  end(): void {
+    this.space();
+    if (this.at !== this.text.length) throw this.fail();
+  }
+
+  private list(): unknown[] {
+    const items: unknown[] = [];
+    this.at++;
+    for (;;) {
+      this.space();
+      if (this.text[this.at] === ']') return this.at++, items;
+      items.push(this.value(true));
+      this.space();
+      if (this.text[this.at] === ',') this.at++;
+      else if (this.text[this.at] !== ']') throw this.fail();
+    }
+  }
+
+  private map(): Record<string, unknown> {
+    const result: Record<string, unknown> = {};
+    this.at++;
+    for (;;) {
+      this.space();
+      if (this.text[this.at] === '}') return this.at++, result;
+      const key = String(this.text[this.at] === '"' ? this.double() : this.text[this.at] === "'" ? this.single() : this.plain(true, true));
+      this.space();
+      if (this.text[this.at] !== ':') throw this.fail();
+      this.at++;
+      result[key] = this.value(true);
+      this.space();
+      if (this.text[this.at] === ',') this.at++;
+      else if (this.text[this.at] !== '}') throw this.fail();
+    }
+  }
+
+  private double(): string {
+    const match = /^"(?:[^"\\]|\\.)*"/.exec(this.text.slice(this.at));
+    if (!match) throw this.fail();
+    this.at += match[0].length;
+    return JSON.parse(match[0]) as string;
+  }
+
+  private single(): string {
+    const match = /^'(?:[^']|'')*'/.exec(this.text.slice(this.at));
+    if (!match) throw this.fail();
+    this.at += match[0].length;
+    return match[0].slice(1, -1).replace(/''/g, "'");
+  }
+
+  private plain(inFlow: boolean, isKey = false): string {
+    const start = this.at;
+    while (this.at < this.text.length) {
+      const char = this.text[this.at]!;
+      if (inFlow && (char === ',' || char === ']' || char === '}')) break;
+      if (isKey && char === ':') break;
+      this.at++;
+    }
+    return this.text.slice(start, this.at).trim();
+  }
+
+  private space(): void {
+    while (this.text[this.at] === ' ') this.at++;
+  }
+}
+
+function isSequenceItem(text: string): boolean {
+  return text === '-' || text.startsWith('- ');
+}
+
+/** `key: rest` (plain or quoted key, then a colon and a space or the end of the line). */
+function keyOf(text: string): { key: string; rest: string } | undefined {
+  const match = /^("(?:[^"\\]|\\.)*"|'(?:[^']|'')*'|[^\s"'#\[\]{},][^:#]*?)\s*:(?: +(.*)|$)/.exec(text);
+  if (!match) return undefined;
+  const rawKey = match[1]!;
+  const key = rawKey.startsWith('"') ? (JSON.parse(rawKey) as string) : rawKey.startsWith("'") ? rawKey.slice(1, -1).replace(/''/g, "'") : rawKey;
+  return { key, rest: (match[2] ?? '').trim() };
+}
+
+/** A plain scalar's value under YAML's core schema (the forms these files use). */
+function plainScalar(text: string): unknown {
+  if (text === '' || text === '~' || text === 'null') return null;
+  if (text === 'true') return true;
+  if (text === 'false') return false;
+  if (/^-?\d+(\.\d+)?$/.test(text)) return Number(text);
+  return text;
+}
+
+/** A line without its comment: `#` at the start or after a space, outside quotes. */
+function stripComment(line: string): string {
+  let quote: string | undefined;
+  for (let index = 0; index < line.length; index++) {
+    const char = line[index]!;
+    if (quote) {
+      if (char === '\\' && quote === '"') index++;
+      else if (char === quote) quote = undefined;
+    } else if (char === '"' || char === "'") {
+      const before = line.slice(0, index).trimEnd();
+      if (before === '' || /[:\-\[{,]$/.test(before)) quote = char;
+    } else if (char === '#' && (index === 0 || line[index - 1] === ' ')) {
+      return line.slice(0, index);
+    }
+  }
+  return line;
+}
+
+/**
+ * Which RINGBLOCK_* variables the node's configuration parser reads: it is given the environment
+ * through a proxy that records every key looked up. Returns the parsed configuration (or the error).
+ */
+export function recordConfigReads<T>(parse: (env: Record<string, string | undefined>) => T, env: Record<string, string>): { read: Set<string>; config?: T; error?: Error } {
+  const read = new Set<string>();
+  const proxy = new Proxy(env, {
+    get(target, key) {
+      if (typeof key === 'string') read.add(key);
+      return typeof key === 'string' ? target[key] : undefined;
+    },
+  });
+  try {
+    return { read, config: parse(proxy) };
+  } catch (error) {
+    return { read, error: error instanceof Error ? error : new Error(String(error)) };
+  }
+}

@@ -1,0 +1,304 @@
+// The Kubernetes manifests (k8s/) agree with the code: every overlay renders with `kubectl kustomize`,
+// every reference inside a rendering resolves (config maps, secrets, volumes, service selectors and
+// ports, service accounts), the peers' environment is one the node's own configuration parser accepts
+// and reads, the probe and scrape paths are routes the node serves, and Grafana gets exactly the
+// dashboard files. Not done here: validation against the Kubernetes OpenAPI schemas (that needs a
+// schema package, which the workspace does not have) and applying to a real cluster.
+import t from 'tap';
+import { execFile } from 'node:child_process';
+import { chmod, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { existsSync } from 'node:fs';
+import { join, posix } from 'node:path';
+import { promisify } from 'node:util';
+import { OPENAPI_DOCUMENT, parseConfig, parseDuration, parseSize } from '@ringblock/node';
+import { DASHBOARD_DIR, parseYamlSubset, recordConfigReads, repoRoot } from './support/prometheus.js';
+
+const run = promisify(execFile);
+const ROOT = repoRoot();
+const KUBECTL = process.env.KUBECTL ?? 'kubectl';
+const RENDERINGS = ['k8s/base', 'k8s/overlays/file', 'k8s/overlays/spdk', 'k8s/chaos'];
+const NAMESPACE = 'ringblock';
+/** The one Secret the manifests expect to exist beforehand (k8s/README.md says how to create it). */
+const EXTERNAL_SECRETS = new Set(['ringblock-token']);
+/** DESIGN §9 names these; the node's configuration does not read them until the SPDK backing lands. */
+const SPDK_VARIABLES_PENDING = new Set(['RINGBLOCK_SPDK_SOCK', 'RINGBLOCK_NVMF_TRANSPORT', 'RINGBLOCK_NVMF_ADDR']);
+/** Bound on one kubectl call. */
+const KUBECTL_TIMEOUT_MS = 60_000;
+const KUBECTL_OUTPUT_BYTES_MAX = 64 * 1024 * 1024;
+
+/** A rendered object, read field by field as the checks need. */
+type Json = Record<string, any>;
+
+async function kubectlAvailable(): Promise<boolean> {
+  return run(KUBECTL, ['version', '--client'], { timeout: KUBECTL_TIMEOUT_MS }).then(() => true, () => false);
+}
+
+/** Objects of a YAML stream, as kubectl itself reads them (offline: `label --local -o json`). */
+async function kubectlObjects(yaml: string): Promise<Json[]> {
+  const child = execFile(KUBECTL, ['label', '--local', '-f', '-', 'ringblock.test/read=1', '-o', 'json'], { timeout: KUBECTL_TIMEOUT_MS, maxBuffer: KUBECTL_OUTPUT_BYTES_MAX, env: { ...process.env, KUBECONFIG: '/dev/null' } });
+  const output = new Promise<string>((resolve, reject) => {
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.on('data', (chunk: string) => (stdout += chunk));
+    child.stderr!.on('data', (chunk: string) => (stderr += chunk));
+    child.on('close', (code) => (code === 0 ? resolve(stdout) : reject(new Error(`kubectl label --local failed: ${stderr}`))));
+  });
+  child.stdin!.end(yaml);
+  // A stream of pretty-printed objects, each closing with "}" alone on a line.
+  const objects = (await output).split(/^\}$/m).filter((part) => part.trim() !== '').map((part) => JSON.parse(`${part}}`) as Json);
+  for (const object of objects) {
+    delete object.metadata.labels['ringblock.test/read'];
+    if (Object.keys(object.metadata.labels).length === 0) delete object.metadata.labels;
+  }
+  return objects;
+}
+
+async function render(dir: string): Promise<Json[]> {
+  const { stdout } = await run(KUBECTL, ['kustomize', join(ROOT, dir)], { timeout: KUBECTL_TIMEOUT_MS, maxBuffer: KUBECTL_OUTPUT_BYTES_MAX, env: { ...process.env, KUBECONFIG: '/dev/null' } });
+  return kubectlObjects(stdout);
+}
+
+const WORKLOAD_KINDS = new Set(['StatefulSet', 'Deployment', 'DaemonSet', 'Job']);
+const CLUSTER_SCOPED = new Set(['Namespace', 'ClusterRole', 'ClusterRoleBinding']);
+
+function find(objects: Json[], kind: string, name: string): Json | undefined {
+  return objects.find((object) => object.kind === kind && object.metadata.name === name);
+}
+
+function matches(selector: Record<string, string>, labels: Record<string, string> | undefined): boolean {
+  return Object.entries(selector).every(([key, value]) => labels?.[key] === value);
+}
+
+/** Every reference inside one rendering resolves; returns the problems found, one line each. */
+function referenceProblems(objects: Json[]): string[] {
+  const problems: string[] = [];
+  const seen = new Set<string>();
+  for (const object of objects) {
+    const id = `${object.kind}/${object.metadata.name}`;
+    if (seen.has(id)) problems.push(`${id} appears twice`);
+    seen.add(id);
+    if (!CLUSTER_SCOPED.has(object.kind) && object.metadata.namespace !== NAMESPACE) problems.push(`${id} is in namespace "${object.metadata.namespace}", not ${NAMESPACE}`);
+  }
+  const workloads = objects.filter((object) => WORKLOAD_KINDS.has(object.kind));
+  for (const workload of workloads) {
+    const id = `${workload.kind}/${workload.metadata.name}`;
+    const pod = workload.spec.template.spec;
+    const podLabels = workload.spec.template.metadata?.labels;
+    if (workload.spec.selector && !matches(workload.spec.selector.matchLabels, podLabels)) problems.push(`${id}: selector does not match its pod labels`);
+    if (pod.serviceAccountName && !find(objects, 'ServiceAccount', pod.serviceAccountName)) problems.push(`${id}: no ServiceAccount ${pod.serviceAccountName}`);
+    const volumes = new Set<string>([...(pod.volumes ?? []).map((volume: Json) => volume.name), ...(workload.spec.volumeClaimTemplates ?? []).map((claim: Json) => claim.metadata.name)]);
+    for (const volume of pod.volumes ?? []) {
+      if (volume.configMap && !find(objects, 'ConfigMap', volume.configMap.name)) problems.push(`${id}: volume ${volume.name} names a missing ConfigMap ${volume.configMap.name}`);
+      if (volume.secret && !find(objects, 'Secret', volume.secret.secretName) && !EXTERNAL_SECRETS.has(volume.secret.secretName)) problems.push(`${id}: volume ${volume.name} names a missing Secret`);
+    }
+    if (workload.kind === 'StatefulSet') {
+      const service = find(objects, 'Service', workload.spec.serviceName);
+      if (!service || service.spec.clusterIP !== 'None') problems.push(`${id}: serviceName ${workload.spec.serviceName} is not a headless Service of the rendering`);
+    }
+    for (const container of [...(pod.initContainers ?? []), ...pod.containers]) {
+      const where = `${id} container ${container.name}`;
+      const ports = new Set<string>((container.ports ?? []).flatMap((port: Json) => [port.name, String(port.containerPort)]));
+      for (const mount of container.volumeMounts ?? []) if (!volumes.has(mount.name)) problems.push(`${where}: mounts unknown volume ${mount.name}`);
+      for (const source of container.envFrom ?? []) {
+        if (source.configMapRef && !find(objects, 'ConfigMap', source.configMapRef.name)) problems.push(`${where}: envFrom names a missing ConfigMap ${source.configMapRef.name}`);
+      }
+      const defined = new Set<string>();
+      for (const variable of container.env ?? []) {
+        const secret = variable.valueFrom?.secretKeyRef;
+        if (secret && !find(objects, 'Secret', secret.name) && !EXTERNAL_SECRETS.has(secret.name)) problems.push(`${where}: ${variable.name} names a missing Secret ${secret.name}`);
+        const configMap = variable.valueFrom?.configMapKeyRef;
+        if (configMap && find(objects, 'ConfigMap', configMap.name)?.data?.[configMap.key] === undefined) problems.push(`${where}: ${variable.name} names a missing ConfigMap key`);
+        for (const [, name] of String(variable.value ?? '').matchAll(/\$\(([A-Za-z_][A-Za-z0-9_]*)\)/g)) {
+          if (!defined.has(name!)) problems.push(`${where}: ${variable.name} uses $(${name}) before it is defined`);
+        }
+        defined.add(variable.name);
+      }
+      for (const probe of ['startupProbe', 'readinessProbe', 'livenessProbe']) {
+        const port = container[probe]?.httpGet?.port ?? container[probe]?.tcpSocket?.port;
+        if (port !== undefined && !ports.has(String(port))) problems.push(`${where}: ${probe} uses port ${port}, which the container does not declare`);
+      }
+    }
+  }
+  for (const service of objects.filter((object) => object.kind === 'Service')) {
+    const backends = workloads.filter((workload) => matches(service.spec.selector ?? {}, workload.spec.template.metadata?.labels));
+    if (backends.length === 0) {
+      problems.push(`Service/${service.metadata.name}: its selector matches no pod template`);
+      continue;
+    }
+    for (const port of service.spec.ports) {
+      const declared = backends.some((workload) => workload.spec.template.spec.containers.some((container: Json) => (container.ports ?? []).some((candidate: Json) => candidate.name === port.targetPort || candidate.containerPort === port.targetPort)));
+      if (!declared) problems.push(`Service/${service.metadata.name}: targetPort ${port.targetPort} is no container port of its pods`);
+    }
+  }
+  for (const budget of objects.filter((object) => object.kind === 'PodDisruptionBudget')) {
+    if (!workloads.some((workload) => matches(budget.spec.selector.matchLabels, workload.spec.template.metadata?.labels))) problems.push(`PodDisruptionBudget/${budget.metadata.name}: selects no pods`);
+  }
+  for (const binding of objects.filter((object) => object.kind === 'RoleBinding')) {
+    if (!find(objects, binding.roleRef.kind, binding.roleRef.name)) problems.push(`RoleBinding/${binding.metadata.name}: no ${binding.roleRef.kind} ${binding.roleRef.name}`);
+    for (const subject of binding.subjects) if (subject.kind === 'ServiceAccount' && !find(objects, 'ServiceAccount', subject.name)) problems.push(`RoleBinding/${binding.metadata.name}: no ServiceAccount ${subject.name}`);
+  }
+  return problems;
+}
+
+/** The blockstore container's environment as the kubelet would build it for pod `podName`. */
+function peerEnvironment(objects: Json[], container: Json, podName: string): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const source of container.envFrom ?? []) Object.assign(env, find(objects, 'ConfigMap', source.configMapRef.name)?.data);
+  const fields: Record<string, string> = { 'metadata.name': podName, 'metadata.namespace': NAMESPACE, 'spec.nodeName': 'host-1', 'status.hostIP': '10.0.0.1' };
+  for (const variable of container.env ?? []) {
+    if (variable.valueFrom?.fieldRef) env[variable.name] = fields[variable.valueFrom.fieldRef.fieldPath]!;
+    else if (variable.valueFrom?.secretKeyRef) env[variable.name] = 'a-cluster-token-for-the-test-0123456789';
+    else env[variable.name] = String(variable.value).replace(/\$\(([A-Za-z_][A-Za-z0-9_]*)\)/g, (_, name: string) => env[name] ?? `$(${name})`);
+  }
+  return env;
+}
+
+t.test('the YAML subset reader reads every Kubernetes object file as kubectl does', async (t) => {
+  if (!(await kubectlAvailable())) return void t.pass('kubectl is not installed', { skip: `no ${KUBECTL}: cannot compare with kubectl's reading` });
+  const files = (await listFiles(join(ROOT, 'k8s'))).filter((file) => /\.ya?ml$/.test(file));
+  for (const file of files) {
+    const text = await readFile(file, 'utf8');
+    const documents = parseYamlSubset(text, file) as Json[];
+    if (!documents.every((document) => document.apiVersion && document.kind && document.metadata)) continue;
+    t.same(documents, await kubectlObjects(text), `${file.slice(ROOT.length + 1)}: the same objects`);
+  }
+});
+
+t.test('every kustomization renders and every reference in it resolves', async (t) => {
+  if (!(await kubectlAvailable())) return void t.pass('kubectl is not installed', { skip: `no ${KUBECTL} (its built-in kustomize renders the overlays): rendering not checked` });
+  for (const dir of RENDERINGS) {
+    const objects = await render(dir);
+    t.ok(objects.length > 0, `${dir} renders ${objects.length} objects`);
+    t.same(referenceProblems(objects), [], `${dir}: every reference resolves`);
+  }
+});
+
+t.test('the peers run with a configuration the node accepts, on the ports and paths it serves', async (t) => {
+  if (!(await kubectlAvailable())) return void t.pass('kubectl is not installed', { skip: `no ${KUBECTL}: overlays not rendered` });
+  const drainMs = Number(/const DRAIN_MS = ([\d_]+);/.exec(await readFile(join(ROOT, 'packages/node/src/node.ts'), 'utf8'))?.[1]?.replace(/_/g, ''));
+  t.ok(drainMs > 0, `the node drains in-flight requests for ${drainMs} ms on SIGTERM`);
+  for (const dir of ['k8s/overlays/file', 'k8s/overlays/spdk']) {
+    const objects = await render(dir);
+    const set = find(objects, 'StatefulSet', 'blockstore')!;
+    t.ok(set, `${dir}: a blockstore StatefulSet`);
+    const pod = set.spec.template.spec;
+    const container = pod.containers.find((candidate: Json) => candidate.name === 'blockstore');
+    const env = peerEnvironment(objects, container, 'blockstore-1');
+    const { read, config, error } = recordConfigReads(parseConfig, env);
+    t.notOk(error, `${dir}: the node's configuration parser accepts the peer's environment${error ? `: ${error.message}` : ''}`);
+    if (!config) continue;
+    t.equal(config.name, 'blockstore-1', `${dir}: the node name is the pod name`);
+    t.equal(config.advertiseAddr, `blockstore-1.${set.spec.serviceName}.${NAMESPACE}.svc:${config.port}`, `${dir}: peers reach it through the headless service on its port`);
+    for (const variable of Object.keys(env).filter((name) => name.startsWith('RINGBLOCK_'))) {
+      if (SPDK_VARIABLES_PENDING.has(variable)) t.ok(read.has(variable), `${dir}: the node reads ${variable}`, { todo: 'the SPDK issue makes the node read it' });
+      else t.ok(read.has(variable), `${dir}: the node reads ${variable}`);
+    }
+    const http = container.ports.find((port: Json) => port.name === 'http');
+    t.equal(http.containerPort, config.port, `${dir}: the container port is RINGBLOCK_PORT`);
+    t.equal(container.readinessProbe.httpGet.path, '/ready', `${dir}: readiness is /ready`);
+    t.equal(container.livenessProbe.httpGet.path, '/live', `${dir}: liveness is /live`);
+    const annotations = set.spec.template.metadata.annotations;
+    t.equal(Number(annotations['prometheus.io/port']), config.port, `${dir}: Prometheus scrapes the node's port`);
+    for (const path of [container.readinessProbe.httpGet.path, container.livenessProbe.httpGet.path, container.startupProbe.httpGet.path, annotations['prometheus.io/path']]) {
+      t.ok(OPENAPI_DOCUMENT.paths[path as keyof typeof OPENAPI_DOCUMENT.paths], `${dir}: the node serves ${path}`);
+    }
+    const preStopSeconds = Number(container.lifecycle?.preStop?.exec?.command?.[1] ?? 0);
+    t.ok(pod.terminationGracePeriodSeconds * 1000 >= preStopSeconds * 1000 + drainMs + 10_000, `${dir}: the grace period (${pod.terminationGracePeriodSeconds} s) covers preStop (${preStopSeconds} s), the drain and 10 s to deregister and close`);
+    t.notOk(container.command ?? container.args, `${dir}: the peer uses the image's entry point (ringblock node)`);
+    t.ok(container.resources.requests.memory && container.resources.limits.memory, `${dir}: memory requests and limits are set`);
+    t.ok(env.OTEL_EXPORTER_OTLP_ENDPOINT?.startsWith('http://jaeger:'), `${dir}: traces go to the jaeger service`);
+    t.ok(find(objects, 'Service', 'jaeger')?.spec.ports.some((port: Json) => port.port === Number(new URL(env.OTEL_EXPORTER_OTLP_ENDPOINT!).port)), `${dir}: the jaeger service listens on the OTLP port`);
+
+    // ZooKeeper: every host of the connect string is a member of the ensemble's headless service.
+    const zookeeper = find(objects, 'StatefulSet', 'zookeeper')!;
+    for (const member of config.zk.split(',')) {
+      const [host, port] = member.split(':');
+      const match = /^zookeeper-(\d+)\.([a-z0-9-]+)$/.exec(host!);
+      t.ok(match && Number(match[1]) < zookeeper.spec.replicas && match[2] === zookeeper.spec.serviceName, `${dir}: ZooKeeper member ${host} exists`);
+      t.ok(zookeeper.spec.template.spec.containers[0].ports.some((candidate: Json) => candidate.containerPort === Number(port)), `${dir}: ZooKeeper listens on ${port}`);
+    }
+    t.ok(find(objects, 'PodDisruptionBudget', 'blockstore')?.spec.maxUnavailable === 1, `${dir}: at most one peer is evicted at a time`);
+
+    if (dir.endsWith('/file')) {
+      const claim = set.spec.volumeClaimTemplates?.find((candidate: Json) => candidate.metadata.name === 'data');
+      const mount = container.volumeMounts.find((candidate: Json) => candidate.name === 'data');
+      t.equal(config.backing, 'file', `${dir}: file backing`);
+      t.equal(posix.dirname(config.device), mount?.mountPath, `${dir}: the device file is on the claimed volume`);
+      t.ok(parseSize(claim.spec.resources.requests.storage)! > config.deviceSizeBytes, `${dir}: the claim is larger than the device`);
+    } else {
+      t.equal(config.backing, 'spdk', `${dir}: spdk backing`);
+      t.notOk(set.spec.volumeClaimTemplates, `${dir}: no PersistentVolumeClaim: the device is an NVMe-oF namespace`);
+      t.ok(container.securityContext.privileged, `${dir}: the peer may run the NVMe-oF initiator`);
+      t.equal(find(objects, 'Namespace', NAMESPACE)?.metadata.labels['pod-security.kubernetes.io/enforce'], 'privileged', `${dir}: the namespace admits privileged pods`);
+      const agent = find(objects, 'DaemonSet', 'storage-agent')!;
+      const tgt = agent.spec.template.spec.containers.find((candidate: Json) => candidate.name === 'spdk-tgt');
+      t.ok(tgt.resources.limits['hugepages-2Mi'], `${dir}: spdk_tgt gets hugepages`);
+      const agentContainer = agent.spec.template.spec.containers.find((candidate: Json) => candidate.name === 'storage-agent');
+      const usage = await run(process.execPath, [join(ROOT, 'packages/cli/dist/src/main.js'), 'help']).then((result) => result.stdout, () => '');
+      t.ok(usage.includes(`  ${agentContainer.command.at(-1)} `) || usage.includes(`  ${agentContainer.command.at(-1)}\n`), `${dir}: \`ringblock ${agentContainer.command.at(-1)}\` is a command`, { todo: 'the SPDK issue adds `ringblock storage-agent`' });
+      t.equal(agentContainer.command.slice(0, 2).join(' '), 'node packages/cli/dist/src/main.js', `${dir}: the agent runs the image's ringblock`);
+    }
+    const downGraceMs = parseDuration(env.RINGBLOCK_DOWN_GRACE ?? '60s')!;
+    t.ok(downGraceMs >= 30_000, `${dir}: a restarted pod comes back within the down grace (${env.RINGBLOCK_DOWN_GRACE}), so it moves no data`);
+  }
+});
+
+t.test('Grafana is provisioned with exactly the dashboard files and the Prometheus service', async (t) => {
+  if (!(await kubectlAvailable())) return void t.pass('kubectl is not installed', { skip: `no ${KUBECTL}: overlays not rendered` });
+  const files = (await readdir(join(ROOT, DASHBOARD_DIR))).filter((name) => name.endsWith('.json')).sort();
+  const objects = await render('k8s/overlays/file');
+  const grafana = find(objects, 'Deployment', 'grafana')!;
+  const pod = grafana.spec.template.spec;
+  const mountOf = (name: string) => pod.containers[0].volumeMounts.find((mount: Json) => mount.name === name)?.mountPath as string;
+  const configMapOf = (name: string) => find(objects, 'ConfigMap', pod.volumes.find((volume: Json) => volume.name === name).configMap.name)!;
+  const dashboards = configMapOf('dashboards');
+  t.same(Object.keys(dashboards.data).sort(), files, 'the dashboards ConfigMap holds every file of the dashboard directory');
+  for (const file of files) t.equal(dashboards.data[file], await readFile(join(ROOT, DASHBOARD_DIR, file), 'utf8'), `${file} is provisioned as it is in the repository`);
+  const providers = parseYamlSubset(configMapOf('dashboard-providers').data['dashboards.yaml'])[0] as Json;
+  t.equal(providers.providers[0].options.path, mountOf('dashboards'), 'the dashboard provider reads where the dashboards are mounted');
+  t.equal(mountOf('dashboard-providers'), '/etc/grafana/provisioning/dashboards', 'providers are in Grafana provisioning');
+  const datasources = parseYamlSubset(configMapOf('datasources').data['datasources.yaml'])[0] as Json;
+  const prometheus = datasources.datasources.find((source: Json) => source.type === 'prometheus');
+  const url = new URL(prometheus.url);
+  t.ok(find(objects, 'Service', url.hostname)?.spec.ports.some((port: Json) => port.port === Number(url.port)), `the Prometheus data source (${prometheus.url}) is a service of the rendering`);
+  t.ok(prometheus.isDefault, 'Prometheus is the default data source (the dashboards pick it)');
+  const prometheusConfig = find(objects, 'ConfigMap', find(objects, 'Deployment', 'prometheus')!.spec.template.spec.volumes.find((volume: Json) => volume.name === 'config').configMap.name)!;
+  t.equal(prometheusConfig.data['prometheus.yml'], await readFile(join(ROOT, 'k8s/observability/prometheus/prometheus.yml'), 'utf8'), 'Prometheus runs k8s/observability/prometheus/prometheus.yml (the file the Prometheus test runs)');
+});
+
+t.test('the chaos pod killer kills one ready pod per interval, never while one is down', async (t) => {
+  const script = join(ROOT, 'k8s/chaos/kill-pods.sh');
+  t.ok(existsSync(script), 'k8s/chaos/kill-pods.sh exists');
+  const dir = await mkdtemp(join(tmpdir(), 'ringblock-kill-pods-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  // A stand-in kubectl: 3 replicas, readiness from a file, deletions logged.
+  await writeFile(join(dir, 'kubectl'), `#!/usr/bin/env bash
+case "$*" in
+  *spec.replicas*) echo 3 ;;
+  *readyReplicas*) cat "${dir}/ready" ;;
+  "get pods"*) printf 'blockstore-0\\nblockstore-1\\nblockstore-2\\n' ;;
+  "delete pod"*) echo "$*" >> "${dir}/deleted" ;;
+  *) echo "unexpected kubectl $*" >&2; exit 1 ;;
+esac
+`);
+  await chmod(join(dir, 'kubectl'), 0o755);
+  const killer = (ready: number) =>
+    writeFile(join(dir, 'ready'), String(ready)).then(() =>
+      run('bash', [script], { env: { ...process.env, PATH: `${dir}:${process.env.PATH}`, DURATION: '3', INTERVAL: '1', MODE: 'kill' }, timeout: 20_000 }),
+    );
+  const degraded = await killer(2);
+  t.match(degraded.stdout, /skip: 2\/3 ready/, 'with a pod not ready it skips');
+  t.notOk(existsSync(join(dir, 'deleted')), 'and kills nothing');
+  const healthy = await killer(3);
+  const deleted = (await readFile(join(dir, 'deleted'), 'utf8')).trim().split('\n');
+  t.ok(deleted.length >= 1 && deleted.length <= 3, `with every pod ready it kills one per interval (${deleted.length} in 3 s)`);
+  t.ok(deleted.every((line) => /^delete pod blockstore-[0-2] --wait=false --grace-period=0 --force$/.test(line)), 'a blockstore pod, without grace (MODE=kill)');
+  t.match(healthy.stdout, /done: \d+ pods killed/, 'and stops after DURATION');
+});
+
+async function listFiles(dir: string): Promise<string[]> {
+  const entries = await readdir(dir, { withFileTypes: true });
+  const nested = await Promise.all(entries.map((entry) => (entry.isDirectory() ? listFiles(join(dir, entry.name)) : Promise.resolve([join(dir, entry.name)]))));
+  return nested.flat().sort();
+}
