@@ -54,6 +54,8 @@ export class NodeMetrics {
     this.hintsStored = new Counter({ name: 'ringblock_hints_stored_total', help: 'Writes kept as hints for owners that missed them', registers });
     this.hintsReplayed = new Counter({ name: 'ringblock_hints_replayed_total', help: 'Hints delivered to every owner and removed', registers });
     this.hintsDropped = new Counter({ name: 'ringblock_hints_dropped_total', help: 'Hints not kept or given up (full, age, busy, error): anti-entropy covers them', labelNames: ['reason'], registers });
+    // Every reason has a series from the start, so dashboards and alerts see zeros rather than nothing.
+    for (const reason of ['full', 'age', 'busy', 'error']) this.hintsDropped.inc({ reason }, 0);
     this.scrubChecked = new Counter({ name: 'ringblock_scrub_blocks_checked_total', help: 'Blocks whose checksums the scrubber verified', registers });
     this.scrubRepaired = new Counter({ name: 'ringblock_scrub_blocks_repaired_total', help: 'Corrupt blocks the scrubber repaired from a healthy replica', registers });
     new Gauge({
