@@ -1,0 +1,100 @@
+// Reads of stored records. Every read verifies the header checksum, that the header belongs to the
+// key asked for, and (with data) the data checksum; a mismatch is a typed CHECKSUM_MISMATCH error,
+// never data. A reader can race a slot reuse (the key was overwritten and its old slot wiped and
+// reused between the index lookup and the read): such a read is retried, bounded.
+import type { EngineCore } from './core.js';
+import { EngineError } from './errors.js';
+import { join64 } from './hash.js';
+import { BLOCK_SIZE_BYTES, dataOffset, HEADER_SIZE_BYTES, headerOffset } from './layout.js';
+import { checkRecordHeader, decodeRecordHeader, RECORD_TOMBSTONE, salvageId } from './record.js';
+import { isValidId } from './validate.js';
+
+const MAX_READ_ATTEMPTS = 8;
+
+/** What is looked up: a key's namespace and position, and its id when the caller knows it. */
+export interface KeyRef {
+  namespace: number;
+  positionHigh: number;
+  positionLow: number;
+  id?: string;
+}
+
+export interface BlockHead {
+  id: string;
+  namespace: number;
+  /** xxh64 of the id: the block's ring position. */
+  position: bigint;
+  version: Buffer;
+  tombstone: boolean;
+}
+
+export interface BlockRecord extends BlockHead {
+  /** The 4096 bytes (absent for tombstones and when not asked for). */
+  data?: Buffer;
+}
+
+export interface StoredRecord extends BlockRecord {
+  seq: number;
+}
+
+export type SlotRead =
+  | { ok: true; record: StoredRecord }
+  | { ok: false; part: 'header' | 'data'; reason: string; id?: string };
+
+export type ReadMode = 'header' | 'data';
+
+/**
+ * Reads the record in `slot` and checks it is the record of `key` (namespace and position; the id
+ * is left to the caller, which tells a hash collision from a match). With mode 'data', a put's data
+ * page is read (at the same time as its header) and checked against the header's data checksum.
+ */
+export async function readSlot(core: EngineCore, slot: number, key: KeyRef, mode: ReadMode): Promise<SlotRead> {
+  const header = Buffer.allocUnsafe(HEADER_SIZE_BYTES);
+  const data = mode === 'data' ? Buffer.allocUnsafe(BLOCK_SIZE_BYTES) : undefined;
+  await Promise.all([core.device.read(header, headerOffset(slot)), data && core.device.read(data, dataOffset(slot))]);
+  const state = checkRecordHeader(core.hasher, header, 0, core.uuid);
+  if (state !== 'valid') {
+    return { ok: false, part: 'header', reason: `header is ${state === 'empty' ? 'empty' : 'not intact'}`, id: salvageId(core.hasher, header, 0, isValidId) };
+  }
+  const decoded = decodeRecordHeader(header, 0);
+  if (decoded.namespace !== key.namespace || decoded.positionHigh !== key.positionHigh >>> 0 || decoded.positionLow !== key.positionLow >>> 0) {
+    return { ok: false, part: 'header', reason: 'header belongs to another key' };
+  }
+  const tombstone = decoded.kind === RECORD_TOMBSTONE;
+  const record: StoredRecord = {
+    id: decoded.id,
+    namespace: decoded.namespace,
+    position: join64(decoded.positionHigh, decoded.positionLow),
+    version: decoded.version,
+    tombstone,
+    seq: decoded.seq,
+  };
+  if (data === undefined || tombstone) return { ok: true, record };
+  if (core.hasher.h64(data) !== decoded.dataChecksum) return { ok: false, part: 'data', reason: 'data checksum mismatch', id: decoded.id };
+  record.data = data;
+  return { ok: true, record };
+}
+
+/** The current record of `key`, or undefined when there is none (or another id holds its position). */
+export async function readCurrent(core: EngineCore, key: KeyRef, mode: ReadMode): Promise<StoredRecord | undefined> {
+  for (let attempt = 1; ; attempt++) {
+    const epoch = core.reuseEpoch;
+    const slot = core.index.get(key.namespace, key.positionHigh, key.positionLow);
+    if (slot < 0) return undefined;
+    const read = await readSlot(core, slot, key, mode);
+    if (read.ok) return key.id === undefined || read.record.id === key.id ? read.record : undefined;
+    const raced = core.reuseEpoch !== epoch || core.index.get(key.namespace, key.positionHigh, key.positionLow) !== slot;
+    if (raced && attempt < MAX_READ_ATTEMPTS) continue;
+    core.metrics.checksumFailures++;
+    throw corruptionError(key, slot, read);
+  }
+}
+
+export function corruptionError(key: KeyRef, slot: number, read: Extract<SlotRead, { ok: false }>): EngineError {
+  const id = key.id ?? read.id;
+  const position = join64(key.positionHigh, key.positionLow);
+  const what = id === undefined ? `the block at position ${position} of namespace ${key.namespace}` : `block ${id}`;
+  return new EngineError('CHECKSUM_MISMATCH', `Stored ${read.part} of ${what} is corrupt (${read.reason}); it is not returned and should be repaired from a replica.`, {
+    id, namespace: key.namespace, position: position.toString(), slot, part: read.part, reason: read.reason,
+  });
+}
