@@ -99,6 +99,7 @@ export class ClusterMembership extends EventEmitter<MembershipEvents> {
   private fenceConfirmed = false;
   private fenceTimer: NodeJS.Timeout | undefined;
   private recovery: Promise<void> | undefined;
+  private reconnectWatchdog: NodeJS.Timeout | undefined;
   private updateTimer: NodeJS.Timeout | undefined;
   private updateWaiters: ((written: boolean) => void)[] = [];
   private lastUpdateAt = Number.NEGATIVE_INFINITY;
@@ -236,6 +237,7 @@ export class ClusterMembership extends EventEmitter<MembershipEvents> {
     this.phase = 'stopping';
     this.stopController.abort();
     clearTimeout(this.updateTimer);
+    clearTimeout(this.reconnectWatchdog);
     this.updateTimer = undefined;
     this.settleUpdateWaiters(false);
     this.closeWatches();
@@ -372,12 +374,26 @@ export class ClusterMembership extends EventEmitter<MembershipEvents> {
   private onConnectionChange(client: ZkClient, state: 'connected' | 'disconnected'): void {
     if (client !== this.zk || this.phase !== 'running') return;
     this.log.info({ session: client.sessionId }, `ZooKeeper ${state}`);
+    clearTimeout(this.reconnectWatchdog);
+    // Disconnected for twice the session timeout: the server has expired the session whatever the
+    // client library still tries (seen: a client that never reconnected after a server restart
+    // under load). Give it up and register with a new session, as on expiry.
+    if (state === 'disconnected') {
+      this.reconnectWatchdog = setTimeout(() => {
+        if (client !== this.zk || this.phase !== 'running' || client.state !== 'disconnected') return;
+        this.log.warn({ session: client.sessionId }, 'no reconnection within twice the session timeout; abandoning the session');
+        void client.close().catch(() => undefined);
+        this.onExpired(client);
+      }, 2 * client.sessionTimeoutMs);
+      this.reconnectWatchdog.unref();
+    }
     this.emitState(state);
     this.updateFence();
   }
 
   private onExpired(client: ZkClient): void {
     if (client !== this.zk || this.phase !== 'running') return;
+    clearTimeout(this.reconnectWatchdog);
     this.log.warn({ session: client.sessionId }, 'ZooKeeper session expired (its ephemeral znodes are gone); registering again with a new session');
     this.closeWatches();
     this.phase = 'recovering';

@@ -7,11 +7,17 @@ import type { NodeProcess } from '../node-process.js';
 import type { ClusterControl } from './nemesis.js';
 import type { Target } from './workload.js';
 
+/** `ready`: clients use nodes that answer /ready, as a Kubernetes Service does; `any`: every running node, as a ring-aware client may. */
+export type Route = 'ready' | 'any';
+
 export interface ControlOptions {
+  route?: Route;
   /** Bound on waiting for the cluster to settle after a fault or at the end. */
   settleTimeoutMs?: number;
   /** Bound on a decommission task. */
   decommissionTimeoutMs?: number;
+  /** Ends every wait early (the run is being stopped). */
+  signal?: AbortSignal;
 }
 
 interface ClusterJson {
@@ -20,10 +26,12 @@ interface ClusterJson {
   migration: unknown;
 }
 
-const SETTLE_TIMEOUT_MS_DEFAULT = 90_000;
+const SETTLE_TIMEOUT_MS_DEFAULT = 60_000;
 const DECOMMISSION_TIMEOUT_MS_DEFAULT = 120_000;
 const POLL_MS = 250;
 const PROBE_TIMEOUT_MS = 2_000;
+/** How often /ready is probed for routing (a Kubernetes readiness probe does the same, less often). */
+const READY_PROBE_MS = 500;
 
 export class LocalControl implements ClusterControl {
   /** Nodes under a fault (killed, paused) or leaving: clients do not pick them. */
@@ -32,12 +40,41 @@ export class LocalControl implements ClusterControl {
   /** Decommissioned and stopped: no longer part of the cluster. */
   private readonly removed = new Set<string>();
   private zooKeeperStopped = false;
+  /** Nodes whose last /ready probe answered 200. */
+  private readonly ready = new Set<string>();
+  private probeTimer: NodeJS.Timeout | undefined;
+  private probing = false;
 
   constructor(private readonly cluster: LocalCluster, private readonly options: ControlOptions = {}) {}
 
   /** Nodes a client may send to now. */
   targets(): Target[] {
-    return this.cluster.nodes.filter((node) => node.running && !this.faulted.has(node.spec.name) && !this.removed.has(node.spec.name)).map(target);
+    const routable = (name: string) => !this.faulted.has(name) && !this.removed.has(name) && (this.options.route === 'any' || this.ready.has(name));
+    return this.cluster.nodes.filter((node) => node.running && routable(node.spec.name)).map(target);
+  }
+
+  /** Starts probing /ready of every running node, for routing; `stopProbing` ends it. */
+  startProbing(): void {
+    for (const node of this.cluster.nodes) if (node.running && node.ready) this.ready.add(node.spec.name);
+    this.probeTimer = setInterval(() => void this.probeReady(), READY_PROBE_MS);
+  }
+
+  stopProbing(): void {
+    clearInterval(this.probeTimer);
+  }
+
+  private async probeReady(): Promise<void> {
+    if (this.probing) return; // one round at a time: a slow round is not stacked on
+    this.probing = true;
+    try {
+      await Promise.all(this.cluster.nodes.map(async (node) => {
+        const ready = node.running && (await isReady(node));
+        if (ready) this.ready.add(node.spec.name);
+        else this.ready.delete(node.spec.name);
+      }));
+    } finally {
+      this.probing = false;
+    }
   }
 
   /** Running members, for reads after healing. */
@@ -58,6 +95,7 @@ export class LocalControl implements ClusterControl {
     const node = this.cluster.node(name);
     if (!node.running) node.start();
     await node.waitReady();
+    this.ready.add(name);
     this.faulted.delete(name);
   }
 
@@ -90,6 +128,7 @@ export class LocalControl implements ClusterControl {
     while (taken.has(`node-${index}`)) index++;
     const name = `node-${index}`;
     await this.cluster.addNode(name);
+    this.ready.add(name);
     return name;
   }
 
@@ -130,21 +169,18 @@ export class LocalControl implements ClusterControl {
   /** A ready node's view of the cluster, or undefined when it is not ready or does not answer. */
   private async view(node: NodeProcess): Promise<ClusterJson | undefined> {
     if (!node.running) return undefined;
-    const ready = await fetch(`${node.spec.url}/ready`, { signal: AbortSignal.timeout(PROBE_TIMEOUT_MS) }).then(async (response) => {
-      await response.arrayBuffer();
-      return response.status === 200;
-    }, () => false);
-    return ready ? getJson<ClusterJson>(`${node.spec.url}/cluster`) : undefined;
+    return (await isReady(node)) ? getJson<ClusterJson>(`${node.spec.url}/cluster`) : undefined;
   }
 
   /** Polls `probe` until it holds, at most `timeoutMs`: there is no event to await across processes. */
   private async until(what: string, timeoutMs: number, probe: () => Promise<boolean>): Promise<void> {
     const deadline = Date.now() + timeoutMs;
-    while (Date.now() < deadline) {
+    const signal = this.options.signal;
+    while (Date.now() < deadline && !signal?.aborted) {
       if (await probe().catch(() => false)) return;
-      await delay(POLL_MS);
+      await delay(POLL_MS, undefined, signal ? { signal } : {}).catch(() => undefined);
     }
-    throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    throw new Error(signal?.aborted ? `stopped while waiting for ${what}` : `timed out after ${timeoutMs} ms waiting for ${what}`);
   }
 }
 
@@ -156,6 +192,13 @@ function settled(view: ClusterJson, expected: readonly string[]): boolean {
   if (view.migration !== null) return false;
   const members = view.members.filter((member) => member.state === 'live' || member.inRing);
   return members.length === expected.length && members.every((member, index) => member.name === expected[index] && member.state === 'live' && member.inRing);
+}
+
+async function isReady(node: NodeProcess): Promise<boolean> {
+  return fetch(`${node.spec.url}/ready`, { signal: AbortSignal.timeout(PROBE_TIMEOUT_MS) }).then(async (response) => {
+    await response.arrayBuffer();
+    return response.status === 200;
+  }, () => false);
 }
 
 async function getJson<T>(url: string): Promise<T | undefined> {

@@ -76,7 +76,7 @@ export class History {
   readonly faults: FaultEvent[] = [];
   /** The workload stopped early because the bound was reached. */
   truncated = false;
-  private readonly origin = performance.now();
+  private origin = performance.now();
   private readonly stream: WriteStream | undefined;
   private nextId = 1;
 
@@ -92,6 +92,12 @@ export class History {
   /** Milliseconds since the run started (monotonic, 0.01 ms resolution). */
   now(): number {
     return Math.round((performance.now() - this.origin) * 100) / 100;
+  }
+
+  /** Restarts the clock at 0 (when the workload starts); only before anything is recorded. */
+  startClock(): void {
+    if (this.operations.length > 0 || this.faults.length > 0) throw new Error('the history clock starts before the first record');
+    this.origin = performance.now();
   }
 
   get full(): boolean {

@@ -5,14 +5,15 @@ import { parseDuration } from '@ringblock/node';
 import { checkHistory } from './checker.js';
 import { FAULT_KINDS, readHistory, type FaultKind } from './history.js';
 import { runChaos } from './runner.js';
-import { renderSummary, summarize, violationTotal } from './summary.js';
+import type { Route } from './control.js';
+import { exitCode, renderSummary, summarize } from './summary.js';
 
 export { runChaos, type ChaosOptions } from './runner.js';
 export { checkHistory, type Violation, type ViolationKind } from './checker.js';
 export type { ChaosSummary } from './summary.js';
 
 export const CHAOS_USAGE = `  chaos [--seed N] [--duration 90s] [--nodes 3] [--clients 8] [--keys 48] [--faults ${FAULT_KINDS.join(',')}]
-        [--data-dir .ringblock] [--history FILE] [--keep-data] | chaos --check HISTORY.jsonl
+        [--route ready|any] [--data-dir .ringblock] [--history FILE] [--keep-data] | chaos --check HISTORY.jsonl
                            a local chaos run with a history checker; exit 1 on violations
 `;
 
@@ -29,6 +30,7 @@ export async function chaos(argv: string[]): Promise<number> {
       'data-dir': { type: 'string', default: '.ringblock' },
       history: { type: 'string' },
       'keep-data': { type: 'boolean', default: false },
+      route: { type: 'string', default: 'ready' },
       check: { type: 'string' },
     },
   });
@@ -46,11 +48,16 @@ export async function chaos(argv: string[]): Promise<number> {
     dataDir: values['data-dir'],
     ...(values.history !== undefined ? { historyFile: values.history } : {}),
     keepData: values['keep-data'],
+    route: parseRoute(values.route),
     log: (line) => process.stdout.write(`${line}\n`),
   });
   process.stdout.write(renderSummary(summary));
-  if (violationTotal(summary) > 0) return 1;
-  return summary.interrupted ? 130 : 0;
+  return exitCode(summary);
+}
+
+function parseRoute(text: string): Route {
+  if (text !== 'ready' && text !== 'any') throw new Error(`--route must be "ready" or "any", got "${text}"`);
+  return text;
 }
 
 function parseFaults(text: string): FaultKind[] {
@@ -66,5 +73,5 @@ async function recheck(file: string): Promise<number> {
   const run = { seed: header.seed, durationMs: header.durationMs, nodes: header.nodes, clients: header.clients, keys: header.keys, replicationFactor: header.replicationFactor, historyFile: file, interrupted: false, truncated: false, skipped: [], problems: [] };
   const summary = summarize({ run, operations, faults, check });
   process.stdout.write(renderSummary(summary));
-  return violationTotal(summary) > 0 ? 1 : 0;
+  return exitCode(summary);
 }

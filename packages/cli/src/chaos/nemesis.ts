@@ -98,6 +98,7 @@ export class Nemesis {
         await this.inject(kind);
         await this.options.control.settle();
       } catch (error) {
+        if (signal.aborted) return;
         this.problems.push(`${kind}: ${error instanceof Error ? error.message : String(error)}; no more faults`);
         this.log(`nemesis stops: ${this.problems.at(-1)}`);
         return;

@@ -8,11 +8,11 @@ import { join, resolve } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { LocalCluster } from '../local-cluster.js';
 import { checkHistory } from './checker.js';
-import { LocalControl } from './control.js';
+import { LocalControl, type Route } from './control.js';
 import { FAULT_KINDS, History, type FaultKind } from './history.js';
 import { Nemesis, type NemesisFault } from './nemesis.js';
 import { Random } from './random.js';
-import { summarize, violationTotal, type ChaosSummary } from './summary.js';
+import { exitCode, summarize, type ChaosSummary } from './summary.js';
 import { CLIENTS_MAX, keyName, runOperation, Workload, type Target } from './workload.js';
 
 export interface ChaosOptions {
@@ -31,6 +31,8 @@ export interface ChaosOptions {
   /** Keep the nodes' devices and ZooKeeper data of a passing run (a failing run always keeps them). */
   keepData?: boolean;
   log?: (line: string) => void;
+  /** Which nodes clients send to (default `ready`, see ./control.ts). */
+  route?: Route;
   /** Stops the run early, like SIGINT. */
   signal?: AbortSignal;
 }
@@ -49,8 +51,12 @@ const DEVICE_SIZE = '64M';
 const EXTRA_NODES_MAX = 2;
 const OPERATIONS_MAX = 500_000;
 const FINAL_READ_ATTEMPTS = 3;
+/** After this many keys in a row that a node could not read, it is not asked again (the rest count as unread). */
+const FINAL_READ_NODE_FAILURES_MAX = 3;
 const FINAL_READ_RETRY_MS = 1_000;
 const FINAL_READ_TIMEOUT_MS = 10_000;
+/** Bound on all final reads together; a sick node must not hold the run for hours. */
+const FINAL_READS_BUDGET_MS = 180_000;
 
 export async function runChaos(options: ChaosOptions): Promise<ChaosSummary> {
   validate(options);
@@ -61,11 +67,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosSummary> {
   await mkdir(resolve(options.dataDir), { recursive: true });
   const runDir = await mkdtemp(join(resolve(options.dataDir), `chaos-seed${options.seed}-`));
   const history = new History(OPERATIONS_MAX, options.historyFile ?? join(runDir, 'history.jsonl'));
-  const stop = new AbortController();
-  const onSignal = () => stop.abort();
-  options.signal?.addEventListener('abort', onSignal);
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  const stop = interruptions(options.signal);
   let cluster: LocalCluster | undefined;
   const killOnExit = () => cluster?.nodes.forEach((node) => node.signal('SIGKILL'));
   process.once('exit', killOnExit);
@@ -76,30 +78,11 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosSummary> {
     cluster = await LocalCluster.start({ nodes: options.nodes, basePort: 0, dataDir: join(runDir, 'cluster'), env: NODE_ENV, deviceSize: DEVICE_SIZE });
     replicationFactor = await readReplicationFactor(cluster.nodes[0]!.spec.url);
     history.header({ seed: options.seed, nodes: options.nodes, clients: options.clients, keys, replicationFactor, durationMs: options.durationMs, startedAt: new Date().toISOString() });
-    const control = new LocalControl(cluster);
-    const random = new Random(options.seed);
-    const workload = new Workload({ history, random: random.fork(1), clients: options.clients, keys, targets: () => control.targets() });
-    const nemesis = new Nemesis({ control, history, random: random.fork(2), faults, sessionTimeoutMs: SESSION_TIMEOUT_MS, membersMin: Math.max(options.nodes, replicationFactor, NODES_MIN), membersMax: options.nodes + EXTRA_NODES_MAX, signal: stop.signal, log });
-    log(`workload: ${options.clients} clients over ${keys} keys for ${options.durationMs / 1000}s; faults: ${faults.join(', ') || 'none'}`);
-    workload.start();
-    const untilMs = history.now() + options.durationMs;
-    try {
-      await nemesis.run(untilMs);
-      await delay(Math.max(0, untilMs - history.now()), undefined, { signal: stop.signal }).catch(() => undefined);
-    } finally {
-      await workload.stop();
-      problems.push(...nemesis.problems);
-    }
-    if (!stop.signal.aborted) {
-      log('healing: every node running and resumed, ZooKeeper up, ring settled');
-      await control.healAll().catch((error: unknown) => problems.push(`healing: ${error instanceof Error ? error.message : String(error)}`));
-      log('final reads: every key at consistency all through every node');
-      await finalReads(history, control.liveMembers(), keys);
-    }
+    const control = new LocalControl(cluster, { route: options.route ?? 'ready', signal: stop.signal });
+    problems.push(...(await exercise({ ...options, keys, faults, replicationFactor, log }, control, history, stop.signal)));
+    problems.push(...(await healAndRead(control, history, keys, log, stop.signal)));
   } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-    options.signal?.removeEventListener('abort', onSignal);
+    stop.dispose();
     await history.close();
     await cluster?.stop();
     process.off('exit', killOnExit);
@@ -112,8 +95,60 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosSummary> {
     check,
   });
   await writeFile(join(runDir, 'summary.json'), `${JSON.stringify(summary, null, 2)}\n`);
-  if (violationTotal(summary) === 0 && !options.keepData) await rm(join(runDir, 'cluster'), { recursive: true, force: true });
+  if (exitCode(summary) === 0 && !options.keepData) await rm(join(runDir, 'cluster'), { recursive: true, force: true });
   return summary;
+}
+
+/** An abort signal raised by SIGINT, SIGTERM or the caller's signal; `dispose` removes the handlers. */
+function interruptions(external: AbortSignal | undefined): { signal: AbortSignal; dispose: () => void } {
+  const controller = new AbortController();
+  const abort = () => controller.abort();
+  external?.addEventListener('abort', abort);
+  process.once('SIGINT', abort);
+  process.once('SIGTERM', abort);
+  return {
+    signal: controller.signal,
+    dispose: () => {
+      process.off('SIGINT', abort);
+      process.off('SIGTERM', abort);
+      external?.removeEventListener('abort', abort);
+    },
+  };
+}
+
+type ExerciseOptions = ChaosOptions & { keys: number; faults: NemesisFault[]; replicationFactor: number; log: (line: string) => void };
+
+/** The workload for the duration, the nemesis alongside; returns what the nemesis could not do. */
+async function exercise(options: ExerciseOptions, control: LocalControl, history: History, signal: AbortSignal): Promise<string[]> {
+  const random = new Random(options.seed);
+  const workload = new Workload({ history, random: random.fork(1), clients: options.clients, keys: options.keys, targets: () => control.targets() });
+  const membersMin = Math.max(options.nodes, options.replicationFactor, NODES_MIN);
+  const nemesis = new Nemesis({ control, history, random: random.fork(2), faults: options.faults, sessionTimeoutMs: SESSION_TIMEOUT_MS, membersMin, membersMax: options.nodes + EXTRA_NODES_MAX, signal, log: options.log });
+  options.log(`workload: ${options.clients} clients over ${options.keys} keys for ${options.durationMs / 1000}s; faults: ${options.faults.join(', ') || 'none'}`);
+  control.startProbing();
+  history.startClock();
+  workload.start();
+  try {
+    await nemesis.run(options.durationMs);
+    await delay(Math.max(0, options.durationMs - history.now()), undefined, { signal }).catch(() => undefined);
+  } finally {
+    await workload.stop();
+    control.stopProbing();
+  }
+  return nemesis.problems;
+}
+
+/** Undoes every fault, then reads every key through every node; returns what could not be done. */
+async function healAndRead(control: LocalControl, history: History, keys: number, log: (line: string) => void, signal: AbortSignal): Promise<string[]> {
+  const problems: string[] = [];
+  if (signal.aborted) return problems;
+  log('healing: every node running and resumed, ZooKeeper up, ring settled');
+  await control.healAll().catch((error: unknown) => problems.push(`healing: ${error instanceof Error ? error.message : String(error)}`));
+  if (signal.aborted) return problems;
+  log('final reads: every key at consistency all through every node');
+  const unread = await finalReads(history, control.liveMembers(), keys, signal);
+  if (unread > 0) problems.push(`final reads: ${unread} (key, node) pairs were not read (a node failed ${FINAL_READ_NODE_FAILURES_MAX} keys in a row, the run was stopped, or time ran out)`);
+  return problems;
 }
 
 function validate(options: ChaosOptions): void {
@@ -148,15 +183,31 @@ async function readReplicationFactor(url: string): Promise<number> {
   return body.replicationFactor;
 }
 
-/** Reads every key at `all` through every node, retrying a failed read a few times (bounded). */
-async function finalReads(history: History, nodes: readonly Target[], keys: number): Promise<void> {
-  for (let index = 0; index < keys; index++) {
-    for (const target of nodes) {
-      for (let attempt = 1; attempt <= FINAL_READ_ATTEMPTS; attempt++) {
-        const read = await runOperation(history, { phase: 'final', client: -1, kind: 'get', key: keyName(index), level: 'all', target, timeoutMs: FINAL_READ_TIMEOUT_MS });
-        if (read.status === 200 || read.status === 404) break;
-        if (attempt < FINAL_READ_ATTEMPTS) await delay(FINAL_READ_RETRY_MS);
+/**
+ * Reads every key at `all` through every node (nodes in parallel), retrying a failed read a few times;
+ * bounded in time. Returns how many (key, node) pairs were left unread.
+ */
+async function finalReads(history: History, nodes: readonly Target[], keys: number, signal: AbortSignal): Promise<number> {
+  const deadline = Date.now() + FINAL_READS_BUDGET_MS;
+  const failuresInRow = new Map<string, number>();
+  const readOne = async (key: string, target: Target): Promise<boolean> => {
+    if ((failuresInRow.get(target.name) ?? 0) >= FINAL_READ_NODE_FAILURES_MAX) return false;
+    for (let attempt = 1; attempt <= FINAL_READ_ATTEMPTS && !signal.aborted && Date.now() < deadline; attempt++) {
+      const read = await runOperation(history, { phase: 'final', client: -1, kind: 'get', key, level: 'all', target, timeoutMs: FINAL_READ_TIMEOUT_MS });
+      if (read.status === 200 || read.status === 404) {
+        failuresInRow.set(target.name, 0);
+        return true;
       }
+      if (attempt < FINAL_READ_ATTEMPTS) await delay(FINAL_READ_RETRY_MS, undefined, { signal }).catch(() => undefined);
     }
+    failuresInRow.set(target.name, (failuresInRow.get(target.name) ?? 0) + 1);
+    // Every attempt failed: recorded, and the checker reports the key unverified. Cut short: unread.
+    return !signal.aborted && Date.now() < deadline;
+  };
+  let unread = 0;
+  for (let index = 0; index < keys; index++) {
+    const done = await Promise.all(nodes.map((target) => readOne(keyName(index), target)));
+    unread += done.filter((read) => !read).length;
   }
+  return unread;
 }

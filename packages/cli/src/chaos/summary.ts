@@ -54,6 +54,12 @@ export function violationTotal(summary: ChaosSummary): number {
   return Object.values(summary.check.counts).reduce((sum, count) => sum + count, 0);
 }
 
+/** The exit code of a run: 1 on violations or when the cluster could not be faulted or healed as planned, 130 when interrupted. */
+export function exitCode(summary: ChaosSummary): number {
+  if (violationTotal(summary) > 0 || summary.problems.length > 0) return 1;
+  return summary.interrupted ? 130 : 0;
+}
+
 /** The summary for a person: a few lines, then each violation kept with its operations. */
 export function renderSummary(summary: ChaosSummary): string {
   const { operations: ops } = summary;

@@ -4,7 +4,7 @@
 // blocks (./block.ts), so every read names the write it came from.
 import { setTimeout as delay } from 'node:timers/promises';
 import { BLOCK_BYTES, decodeBlock, encodeBlock } from './block.js';
-import type { History, Level, NewOperation, Operation, OperationKind, Phase } from './history.js';
+import type { History, Level, NewOperation, Operation, OperationKind } from './history.js';
 import type { Random } from './random.js';
 import { versionFromEtag } from './versions.js';
 
@@ -85,17 +85,8 @@ export class Workload {
   }
 }
 
-export interface OperationRequest {
-  phase: Phase;
-  client: number;
-  kind: OperationKind;
-  key: string;
-  level: Level;
-  target: Target;
-  /** PUT only: the write id the body carries. */
-  writeId?: number;
-  timeoutMs: number;
-}
+/** What to do: the fields of the operation known before it is sent (`writeId` for a PUT only). */
+export type OperationRequest = Pick<Operation, 'phase' | 'client' | 'kind' | 'key' | 'level' | 'writeId'> & { target: Target; timeoutMs: number };
 
 /** Performs one operation over HTTP and records it; never throws for what the server or network does. */
 export async function runOperation(history: History, request: OperationRequest): Promise<Operation> {
