@@ -5,6 +5,7 @@ import { parseArgs } from 'node:util';
 import { parseDuration, startNodeFromEnv } from '@ringblock/node';
 import { LocalCluster, readManifest, type ClusterManifest } from './local-cluster.js';
 import { renderMigration, renderStatus } from './status.js';
+import { repair } from './repair-command.js';
 import { runClusterBench } from './bench/cluster-bench.js';
 import { runMigrationBench } from './bench/migration-bench.js';
 import { CHAOS_USAGE, chaos } from './chaos/index.js';
@@ -44,6 +45,8 @@ export async function runCommand(argv: string[]): Promise<number | undefined> {
       return get(rest);
     case 'bench':
       return bench(rest);
+    case 'repair':
+      return repair(rest);
     case 'decommission':
       return decommission(rest);
     case 'chaos':

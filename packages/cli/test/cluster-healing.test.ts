@@ -21,7 +21,7 @@ async function corruptOnDisk(cluster: LocalCluster, node: string, data: Buffer):
 }
 
 t.test('hinted handoff alone brings a restarted node up to date', async (t) => {
-  const cluster = await startCluster(t, { env: { RINGBLOCK_HINT_REPLAY_INTERVAL: '500ms', RINGBLOCK_SCRUB_INTERVAL: '0' } });
+  const cluster = await startCluster(t, { env: { RINGBLOCK_HINT_REPLAY_INTERVAL: '500ms', RINGBLOCK_SCRUB_INTERVAL: '0', RINGBLOCK_ANTI_ENTROPY: 'off' } });
   const [one, two, three] = cluster.nodes;
   const started = Date.now();
   await three!.kill();

@@ -43,6 +43,12 @@ export interface NodeConfig {
   /** Blocks verified per second by the scrubber, and the pause between passes (0: no scrubbing). */
   scrubBlocksPerSecond: number;
   scrubIntervalMs: number;
+  /** Anti-entropy on/off (rounds after start-up, a ring node's return, a ring change, and periodic ones), its period (0: no periodic rounds) and byte rate. */
+  antiEntropyEnabled: boolean;
+  antiEntropyIntervalMs: number;
+  repairBytesPerSecond: number;
+  /** Tombstones are purged once this old and held by every replica (at least the hint age bound while hints are on). */
+  tombstoneGraceMs: number;
   /** Chance (0..1) that a read at `one` checks the other owners in the background. */
   readRepairChance: number;
   logLevel: string;
@@ -183,8 +189,22 @@ export function parseConfig(env: Env): NodeConfig {
     scrubBlocksPerSecond: integer(env, 'SCRUB_RATE', 2_000, 1, 10_000_000),
     scrubIntervalMs: duration(env, 'SCRUB_INTERVAL', 3_600_000),
     readRepairChance: fraction(env, 'READ_REPAIR_CHANCE', 0.1),
+    antiEntropyEnabled: onOff(env, 'ANTI_ENTROPY', true),
+    antiEntropyIntervalMs: duration(env, 'ANTI_ENTROPY_INTERVAL', 3_600_000),
+    repairBytesPerSecond: size(env, 'REPAIR_RATE', 16 * 1024 * 1024, 64 * 1024),
+    tombstoneGraceMs: tombstoneGrace(env),
     logLevel: read(env, 'LOG_LEVEL') ?? 'info',
   };
+}
+
+/** RINGBLOCK_TOMBSTONE_GRACE (default 24 h): with hints on, at least RINGBLOCK_HINT_MAX_AGE, or a hint older than a purged delete could bring the block back. */
+function tombstoneGrace(env: Env): number {
+  const graceMs = duration(env, 'TOMBSTONE_GRACE', 24 * 3_600_000);
+  const hintMaxAgeMs = duration(env, 'HINT_MAX_AGE', 3 * 3_600_000);
+  if (onOff(env, 'HINTS', true) && graceMs < hintMaxAgeMs) {
+    throw new ConfigError('TOMBSTONE_GRACE', `must be at least RINGBLOCK_HINT_MAX_AGE (${hintMaxAgeMs} ms) while hints are on, got ${graceMs} ms`);
+  }
+  return graceMs;
 }
 
 /** `--device-size 64M` → `RINGBLOCK_DEVICE_SIZE=64M`: flags are the variables by another name. */

@@ -129,7 +129,7 @@ export class Decommissions {
   };
 }
 
-export function decommissionRoutes(decommissions: Decommissions, membership: ClusterMembership, migration: () => MigrationStatus): Route[] {
+export function decommissionRoutes(decommissions: Decommissions, membership: ClusterMembership, migration: () => MigrationStatus, repairTask: (id: string) => Promise<unknown> = async () => undefined): Route[] {
   return [
     {
       name: 'decommission',
@@ -150,7 +150,12 @@ export function decommissionRoutes(decommissions: Decommissions, membership: Clu
       methods: {
         GET: async ({ res, params }) => {
           const task = await decommissions.task(params[0]!);
-          if (!task) throw new HttpError(404, 'NOT_FOUND', `no task ${params[0]}`);
+          if (!task) {
+            // Repair tasks live on the nodes that run them (GET /repairs/{id} gathers them).
+            const repair = TASK_ID.test(params[0]!) ? await repairTask(params[0]!) : undefined;
+            if (!repair) throw new HttpError(404, 'NOT_FOUND', `no task ${params[0]}`);
+            return sendJson(res, 200, repair);
+          }
           const inRing = membership.committedRing()?.nodes.some((node) => node.name === task.node) ?? false;
           const status = migration();
           sendJson(res, 200, {

@@ -38,6 +38,11 @@ export class NodeMetrics {
   readonly hintsDropped: Counter<'reason'>;
   readonly scrubChecked: Counter;
   readonly scrubRepaired: Counter;
+  readonly antiEntropyRangesCompared: Counter;
+  readonly antiEntropyRangesRepaired: Counter;
+  readonly antiEntropyBlocksRepaired: Counter;
+  readonly antiEntropyBytesSent: Counter;
+  readonly tombstonesPurged: Counter;
 
   constructor(labels: { node: string }, storage: () => StorageSnapshot, cluster: () => ClusterSnapshot, migration: () => MigrationStatus) {
     this.registry.setDefaultLabels(labels);
@@ -57,6 +62,11 @@ export class NodeMetrics {
     // Every reason has a series from the start, so dashboards and alerts see zeros rather than nothing.
     for (const reason of ['full', 'age', 'busy', 'error']) this.hintsDropped.inc({ reason }, 0);
     this.scrubChecked = new Counter({ name: 'ringblock_scrub_blocks_checked_total', help: 'Blocks whose checksums the scrubber verified', registers });
+    this.antiEntropyRangesCompared = new Counter({ name: 'ringblock_antientropy_ranges_compared_total', help: 'Ring ranges anti-entropy compared with another owner (one per range and peer)', registers });
+    this.antiEntropyRangesRepaired = new Counter({ name: 'ringblock_antientropy_ranges_repaired_total', help: 'Range comparisons that found differing buckets and streamed them both ways', registers });
+    this.antiEntropyBlocksRepaired = new Counter({ name: 'ringblock_antientropy_blocks_repaired_total', help: 'Blocks and tombstones anti-entropy streams changed on a replica', registers });
+    this.antiEntropyBytesSent = new Counter({ name: 'ringblock_antientropy_bytes_sent_total', help: 'Bytes of anti-entropy streams this node sent', registers });
+    this.tombstonesPurged = new Counter({ name: 'ringblock_tombstones_purged_total', help: 'Tombstones purged after the grace, once every replica held them', registers });
     this.scrubRepaired = new Counter({ name: 'ringblock_scrub_blocks_repaired_total', help: 'Corrupt blocks the scrubber repaired from a healthy replica', registers });
     new Gauge({
       name: 'ringblock_migration_phase',

@@ -25,6 +25,7 @@ import { NodeTransferRunner } from './transfer-runner.js';
 import { transferRoutes } from './transfer/index.js';
 import { staleRelease } from './stale-release.js';
 import { Decommissions, decommissionRoutes } from './decommission.js';
+import { createRepairer, type RepairService } from './repair/index.js';
 import { ConfigError, flagsToEnv, parseConfig, type NodeConfig } from './config.js';
 
 export type NodeState = 'starting' | 'ready' | 'fenced' | 'draining' | 'stopped';
@@ -51,6 +52,7 @@ export class RingblockNode {
     private readonly decommissions: Decommissions,
     readonly hints: HintedHandoff,
     readonly scrubber: Scrubber,
+    readonly repair: RepairService,
     private readonly view: ClusterView,
     private readonly peers: Peers,
     private readonly http: HttpServer,
@@ -159,11 +161,37 @@ export class RingblockNode {
       },
       () => migration.status(),
     );
+    const repair = createRepairer({
+      self: config.name,
+      engine,
+      hasher: { h64: (bytes) => hasher.h64Bytes(bytes) },
+      view,
+      addressOf,
+      token: config.token,
+      migrationRunning: () => migration.status().migration !== null || view.pendingRing() !== undefined,
+      log,
+      bodyTimeoutMs: config.requestTimeoutMs,
+      onNewerEpoch: (epoch) => log.debug({ epoch }, 'a peer routes by a newer ring epoch; the ring watch brings it'),
+      limits: {
+        onEvents: config.antiEntropyEnabled,
+        intervalMs: config.antiEntropyEnabled ? config.antiEntropyIntervalMs : 0,
+        bytesPerSecond: config.repairBytesPerSecond,
+        tombstoneGraceMs: config.tombstoneGraceMs,
+      },
+      counters: {
+        rangesCompared: metrics.antiEntropyRangesCompared,
+        rangesRepaired: metrics.antiEntropyRangesRepaired,
+        blocksRepaired: metrics.antiEntropyBlocksRepaired,
+        tombstonesPurged: metrics.tombstonesPurged,
+        bytesSent: metrics.antiEntropyBytesSent,
+      },
+    });
     const router = new Router(
       [
         ...blockRoutes({ coordinator, bodyTimeoutMs: config.requestTimeoutMs, epoch: () => view.currentEpoch() }),
         ...transferRoutes({ engine, hasher: { h64: (bytes) => hasher.h64Bytes(bytes) }, epoch: () => view.currentEpoch(), onError: (error) => log.error({ err: error }, 'transfer receive failed') }),
-        ...decommissionRoutes(decommissions, membership, () => migration.status()),
+        ...decommissionRoutes(decommissions, membership, () => migration.status(), (id) => repair.taskStatus(id)),
+        ...repair.routes(),
         ...internalRoutes({ local, clock, epoch: () => view.currentEpoch(), onNewerEpoch: (epoch) => log.debug({ epoch }, 'a peer routes by a newer ring epoch; the ring watch brings it'), bodyTimeoutMs: config.requestTimeoutMs }),
         ...statusRoutes({
           name: config.name,
@@ -179,7 +207,7 @@ export class RingblockNode {
           settings: () => membership.config,
           metrics,
           migration: () => migration.status(),
-          healing: () => ({ hints: { enabled: config.hintsEnabled, pending: hints.pending() }, scrub: scrubber.status }),
+          healing: () => ({ hints: { enabled: config.hintsEnabled, pending: hints.pending() }, scrub: scrubber.status, antiEntropy: repair.status() }),
         }),
       ],
       config.token,
@@ -199,12 +227,16 @@ export class RingblockNode {
         return true;
       },
     });
-    node = new RingblockNode(config, log, local, membership, maintainer, migration, decommissions, hints, scrubber, view, peers, http, metrics);
+    node = new RingblockNode(config, log, local, membership, maintainer, migration, decommissions, hints, scrubber, repair, view, peers, http, metrics);
     membership.on('members', () => {
       view.setLive(membership.liveMembers());
       hints.replaySoon();
+      repair.onMembersChanged();
     });
-    membership.on('ring', () => node.adoptRing());
+    membership.on('ring', () => {
+      node.adoptRing();
+      repair.onRingChanged();
+    });
     membership.on('state', (event) => log.info({ zookeeper: event.state, session: event.sessionId }, 'ZooKeeper session state'));
     // Fatal for this process (e.g. our name was taken while we re-registered): stop serving at once.
     membership.on('error', (error) => {
@@ -223,6 +255,7 @@ export class RingblockNode {
       maintainer.start();
       if (config.hintsEnabled) hints.start();
       if (config.scrubIntervalMs > 0) scrubber.start();
+      repair.start();
       node.usageTimer = setInterval(() => void membership.updateMember({ usedBytes: local.storage().usedBytes, capacityBytes: local.storage().capacityBytes }).catch(() => undefined), USAGE_REFRESH_MS).unref();
       node.state = 'ready';
       log.info({ port: node.port, epoch: view.currentEpoch() }, 'node ready');
@@ -254,6 +287,7 @@ export class RingblockNode {
     await this.maintainer.stop();
     await this.hints.stop();
     await this.scrubber.stop();
+    await this.repair.stop();
     this.decommissions.stop();
     await this.migration.stop();
     await this.membership.stop().catch((error: unknown) => this.log.warn({ err: error }, 'deregistering failed'));

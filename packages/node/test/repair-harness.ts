@@ -47,11 +47,15 @@ export interface ClusterOptions {
   now?: () => number;
 }
 
-export const QUIET = { intervalMs: 0, onEvents: false, eventDelayMs: 0, bytesPerSecond: 1e12 } satisfies Partial<RepairLimits>;
+/**
+ * No timers, no rate limit, a grace longer than the age of the tests' versions (2023), purges in the
+ * next round, and 4 ring ranges per compared arc (8 vnodes × 3 nodes: 6 arcs, all owned by all).
+ */
+export const QUIET = { rangesPerArcMax: 4, intervalMs: 0, onEvents: false, eventDelayMs: 0, bytesPerSecond: 1e12, tombstoneGraceMs: 20 * 365 * 24 * 3_600_000, purgeSettleMs: 0 } satisfies Partial<RepairLimits>;
 
 export async function startCluster(t: Teardown, options: ClusterOptions = {}): Promise<TestCluster> {
   const names = options.names ?? ['node-1', 'node-2', 'node-3'];
-  const log = pino({ level: 'silent' });
+  const log = pino({ level: process.env['REPAIR_TEST_LOG'] ?? 'silent' });
   const addresses = new Map<string, string>();
   const cluster: TestCluster = {
     nodes: [],

@@ -27,6 +27,7 @@ interface ClusterJson {
 }
 
 const SETTLE_TIMEOUT_MS_DEFAULT = 60_000;
+const SETTLE_STABLE_MS = 3_000;
 const DECOMMISSION_TIMEOUT_MS_DEFAULT = 120_000;
 const POLL_MS = 250;
 const PROBE_TIMEOUT_MS = 2_000;
@@ -150,11 +151,20 @@ export class LocalControl implements ClusterControl {
     return task;
   }
 
+  /** Settled: every node agrees on one epoch with exactly the members, all live, and no migration — for SETTLE_STABLE_MS, so a ring that flaps is not taken for a settled one. */
   async settle(): Promise<void> {
     const expected = this.members().sort();
-    await this.until(`the cluster to settle (members ${expected.join(', ')} live and in the ring, no migration)`, this.options.settleTimeoutMs ?? SETTLE_TIMEOUT_MS_DEFAULT, async () => {
-      const views = await Promise.all(this.members().map((name) => this.view(this.cluster.node(name))));
-      return views.every((view) => view !== undefined && settled(view, expected)) && new Set(views.map((view) => view!.epoch)).size === 1;
+    let since: { epoch: number; atMs: number } | undefined;
+    await this.until(`the cluster to settle (members ${expected.join(', ')} live and in the ring, no migration, for ${SETTLE_STABLE_MS} ms)`, this.options.settleTimeoutMs ?? SETTLE_TIMEOUT_MS_DEFAULT, async () => {
+      const views = await Promise.all(expected.map((name) => this.view(this.cluster.node(name))));
+      const epochs = new Set(views.map((view) => view?.epoch));
+      const epoch = views[0]?.epoch;
+      if (epoch === undefined || epochs.size !== 1 || !views.every((view) => view !== undefined && settled(view, expected))) {
+        since = undefined;
+        return false;
+      }
+      if (since?.epoch !== epoch) since = { epoch, atMs: Date.now() };
+      return Date.now() - since.atMs >= SETTLE_STABLE_MS;
     });
   }
 

@@ -54,6 +54,11 @@ export class RepairClient {
     return answer;
   }
 
+  /** The pool of a peer, for transfers to it (a repair stream is short: it may share the pool). */
+  dispatcher(addr: string): Pool {
+    return this.pool(addr);
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     const pools = [...this.pools.values()];

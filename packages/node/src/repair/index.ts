@@ -8,7 +8,7 @@ import type { TaskStatus } from './progress.js';
 
 export { Repairer, type RepairerOptions, type RepairStatus } from './repairer.js';
 export { repairRoutes, type RepairRouteOptions } from './routes.js';
-export { DEFAULT_REPAIR_LIMITS, type Increment, type RepairCounters, type RepairLimits, type RepairStore, type RepairView } from './types.js';
+export { DEFAULT_REPAIR_LIMITS, type Increment, type RepairContext, type RepairCounters, type RepairLimits, type RepairStore, type RepairView } from './types.js';
 export {
   bucketOf, bucketsArc, bucketStart, buildTree, coalesceBuckets, DEFAULT_TREE_DEPTH, descendants, hashesFromHex, hashesToHex, MerkleBuilder, MerkleTree,
   TREE_DEPTH_MAX, type Hash64, type MerkleRecord,

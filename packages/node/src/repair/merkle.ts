@@ -131,6 +131,53 @@ export class MerkleTree {
   }
 }
 
+/** Consecutive buckets streamed as one sub-arc, and which ways. */
+export interface BucketRun {
+  first: number;
+  last: number;
+  /** Some differing bucket of the run holds records here: send them. */
+  push: boolean;
+  /** Some differing bucket of the run holds records at the peer: ask for them. */
+  pull: boolean;
+}
+
+/**
+ * Groups the differing leaves (ascending) into runs to stream, one request each. Runs are joined
+ * across buckets empty on both sides (they cost nothing to stream; a bucket that does not differ is
+ * empty at the peer when it is empty here), and then across the cheapest gaps (fewest non-empty
+ * buckets, whose equal records are re-sent and ignored by the receiver) until at most `runsMax`
+ * remain: a sparse range or a wiped replica needs a few streams, not one per bucket.
+ */
+export function streamRuns(local: MerkleTree, differing: readonly number[], remoteLeaves: ReadonlyMap<number, bigint>, runsMax: number): BucketRun[] {
+  assert.ok(Number.isInteger(runsMax) && runsMax >= 1, 'at least one run');
+  const leafHash = (leaf: number) => local.hash(local.depth, leaf);
+  const runs = differing.map((leaf): BucketRun => ({ first: leaf, last: leaf, push: leafHash(leaf) !== 0n, pull: remoteLeaves.get(leaf) !== 0n }));
+  // Gap i lies between runs i and i+1; its cost is the number of non-empty (equal) buckets in it.
+  const costs = runs.slice(1).map((run, i) => {
+    let cost = 0;
+    for (let leaf = runs[i]!.last + 1; leaf < run.first; leaf++) if (leafHash(leaf) !== 0n) cost++;
+    return cost;
+  });
+  const order = costs.map((_, i) => i).sort((a, b) => costs[a]! - costs[b]! || a - b);
+  const joined = new Set<number>();
+  for (const gap of order) {
+    if (costs[gap]! > 0 && runs.length - joined.size <= runsMax) break;
+    joined.add(gap);
+  }
+  const merged: BucketRun[] = [];
+  runs.forEach((run, i) => {
+    const previous = merged[merged.length - 1];
+    if (previous && joined.has(i - 1)) {
+      previous.last = run.last;
+      previous.push ||= run.push;
+      previous.pull ||= run.pull;
+    } else {
+      merged.push({ ...run });
+    }
+  });
+  return merged;
+}
+
 /** The indexes `step` levels below the given nodes (ascending when `indexes` are). */
 export function descendants(indexes: readonly number[], step: number): number[] {
   const fanOut = 1 << step;

@@ -1,5 +1,6 @@
 // Progress of anti-entropy rounds and of full-repair tasks (pure bookkeeping, no I/O).
-// A round counts (range, peer) comparisons. A full repair (`POST /cluster/repair`) is one task id
+// A round counts (range, peer) comparisons, where a range is a compared arc (neighbouring ring
+// ranges with the same owners joined, plan.ts). A full repair (`POST /cluster/repair`) is one task id
 // under which every live ring node runs one round — together they compare every pair of owners of
 // every range — and each node keeps its part; any node answers for the task by gathering the parts.
 
@@ -22,7 +23,7 @@ export interface RoundSummary extends RoundCounts {
   reasons: string[];
   startedAt: number;
   finishedAt: number | null;
-  /** How it ended: completed, interrupted (ring change, migration, stop) or skipped (why). */
+  /** How it ended: completed (with why, when there was nothing to compare) or interrupted (ring change, migration, stop). */
   outcome: string | null;
 }
 
@@ -49,7 +50,7 @@ export class RoundProgress {
   }
 
   get complete(): boolean {
-    return this.outcome === 'completed';
+    return this.outcome?.startsWith('completed') ?? false;
   }
 
   summary(): RoundSummary {
@@ -65,14 +66,17 @@ export interface TaskStart {
   createdBy: string;
 }
 
-export interface TaskPartJson extends TaskStart {
+/** What a task reports of each round that carries it, summed over nodes. */
+const TASK_COUNTS = ['rangesTotal', 'rangesDone', 'rangesRepaired', 'failures', 'blocksRepaired'] as const;
+export type TaskCounts = Pick<RoundCounts, (typeof TASK_COUNTS)[number]>;
+
+function taskCounts(counts: TaskCounts | undefined): TaskCounts {
+  return Object.fromEntries(TASK_COUNTS.map((field) => [field, counts?.[field] ?? 0])) as unknown as TaskCounts;
+}
+
+export interface TaskPartJson extends TaskStart, TaskCounts {
   node: string;
   state: PartState;
-  rangesTotal: number;
-  rangesDone: number;
-  rangesRepaired: number;
-  failures: number;
-  blocksRepaired: number;
   startedAt: number | null;
   finishedAt: number | null;
   outcome: string | null;
@@ -102,16 +106,11 @@ export class TaskPart {
 
   json(): TaskPartJson {
     const round = this.round;
-    const counts = round?.counts;
     return {
       ...this.start,
       node: this.node,
       state: this.state,
-      rangesTotal: counts?.rangesTotal ?? 0,
-      rangesDone: counts?.rangesDone ?? 0,
-      rangesRepaired: counts?.rangesRepaired ?? 0,
-      failures: counts?.failures ?? 0,
-      blocksRepaired: counts?.blocksRepaired ?? 0,
+      ...taskCounts(round?.counts),
       startedAt: round?.startedAt ?? null,
       finishedAt: round?.finishedAt ?? null,
       outcome: round?.outcome ?? null,
@@ -142,15 +141,10 @@ export class TaskBook {
 
 export type TaskState = 'running' | 'done' | 'failed';
 
-export interface NodePart {
+export interface NodePart extends TaskCounts {
   node: string;
   /** `unknown`: the node did not answer or does not know the task (it was down when it started). */
   state: PartState | 'unknown';
-  rangesTotal: number;
-  rangesDone: number;
-  rangesRepaired: number;
-  failures: number;
-  blocksRepaired: number;
 }
 
 export interface TaskStatus {
@@ -159,18 +153,16 @@ export interface TaskStatus {
   createdAt: number;
   createdBy: string;
   state: TaskState;
-  progress: { rangesTotal: number; rangesDone: number; rangesRepaired: number; failures: number; blocksRepaired: number; ratio: number };
+  progress: TaskCounts & { ratio: number };
   nodes: NodePart[];
 }
-
-const COUNT_FIELDS = ['rangesTotal', 'rangesDone', 'rangesRepaired', 'failures', 'blocksRepaired'] as const;
 
 /** A peer's part from its JSON, or undefined when it is not one. */
 export function parseTaskPart(value: unknown): TaskPartJson | undefined {
   if (typeof value !== 'object' || value === null) return undefined;
   const part = value as Record<string, unknown>;
   if (typeof part['task'] !== 'string' || typeof part['node'] !== 'string' || !['queued', 'running', 'done', 'failed'].includes(part['state'] as string)) return undefined;
-  if (!COUNT_FIELDS.every((field) => Number.isSafeInteger(part[field]))) return undefined;
+  if (!TASK_COUNTS.every((field) => Number.isSafeInteger(part[field]))) return undefined;
   return part as unknown as TaskPartJson;
 }
 
@@ -182,13 +174,9 @@ export function aggregateTask(id: string, parts: readonly (TaskPartJson | { node
   const known = parts.filter((part): part is TaskPartJson => part.state !== 'unknown');
   const first = known[0];
   if (!first) return undefined;
-  const nodes: NodePart[] = parts.map((part) => {
-    if (part.state === 'unknown') return { node: part.node, state: 'unknown', rangesTotal: 0, rangesDone: 0, rangesRepaired: 0, failures: 0, blocksRepaired: 0 };
-    const { node, state, rangesTotal, rangesDone, rangesRepaired, failures, blocksRepaired } = part;
-    return { node, state, rangesTotal, rangesDone, rangesRepaired, failures, blocksRepaired };
-  });
-  const sum = (field: (typeof COUNT_FIELDS)[number]) => nodes.reduce((total, node) => total + node[field], 0);
-  const progress = { rangesTotal: sum('rangesTotal'), rangesDone: sum('rangesDone'), rangesRepaired: sum('rangesRepaired'), failures: sum('failures'), blocksRepaired: sum('blocksRepaired'), ratio: 0 };
+  const nodes: NodePart[] = parts.map((part) => ({ node: part.node, state: part.state, ...taskCounts(part.state === 'unknown' ? undefined : part) }));
+  const summed = Object.fromEntries(TASK_COUNTS.map((field) => [field, nodes.reduce((total, node) => total + node[field], 0)])) as unknown as TaskCounts;
+  const progress = { ...summed, ratio: 0 };
   const running = nodes.some((node) => node.state === 'queued' || node.state === 'running');
   progress.ratio = progress.rangesTotal === 0 ? (running ? 0 : 1) : progress.rangesDone / progress.rangesTotal;
   const state: TaskState = running ? 'running' : nodes.some((node) => node.state === 'failed' || node.state === 'unknown') ? 'failed' : 'done';

@@ -40,7 +40,9 @@ const TASK_ID = /^[0-9a-f-]{36}$/;
 const NODE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 const BLOCK_ID = /^[A-Za-z0-9._~:-]{1,255}$/;
 
-export class BadMessage extends Error {}
+export class BadMessage extends Error {
+  override readonly name = 'BadMessage';
+}
 
 export interface MerkleQuery {
   arc: Arc;

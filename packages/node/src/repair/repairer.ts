@@ -13,20 +13,21 @@ import type { CorruptBlock } from '@ringblock/engine';
 import type { Arc } from '@ringblock/ring';
 import { furthest } from '../transfer/arc.js';
 import { requestError } from '../transfer/client.js';
-import type { ChecksumHasher } from '../transfer/codec.js';
 import { TransferError } from '../transfer/errors.js';
 import { ByteRateLimiter, systemClock } from '../transfer/limiter.js';
 import { TransferTask } from '../transfer/task.js';
 import { RepairClient } from './client.js';
-import { bucketsArc, descendants, TREE_DEPTH_MAX, type MerkleTree } from './merkle.js';
-import { arcKey, CandidateCollector, planRanges, rangesByPeer, RangeRound } from './plan.js';
+import { bucketsArc, descendants, streamRuns, TREE_DEPTH_MAX, type MerkleTree } from './merkle.js';
+import { arcKey, CandidateCollector, PendingPurges, planRanges, rangesByPeer, RangeRound, type CandidateBudget, type PurgeCandidate } from './plan.js';
 import { aggregateTask, parseTaskPart, RoundProgress, TaskBook, type RoundSummary, type TaskPart, type TaskPartJson, type TaskStart, type TaskStatus } from './progress.js';
 import { HASHES_PER_REQUEST_MAX, PURGE_BATCH_MAX, QUERIES_PER_REQUEST_MAX } from './protocol.js';
 import { buildLocalTree, RepairResponder } from './responder.js';
-import { DEFAULT_REPAIR_LIMITS, type RepairCounters, type RepairLimits, type RepairStore, type RepairView } from './types.js';
+import { DEFAULT_REPAIR_LIMITS, type RepairContext, type RepairCounters, type RepairLimits } from './types.js';
 
 /** Levels one drill-down request descends: 32 children per differing node. */
 const DRILL_LEVELS = 5;
+/** Streams (each way) one range's repair takes at most: differing buckets far apart are joined. */
+const STREAMS_PER_RANGE_MAX = 8;
 /** How often a waiting round looks whether the migration ended. */
 const MIGRATION_POLL_MS = 1_000;
 /** Backoff between failed calls of one comparison: doubling from… up to… */
@@ -35,16 +36,7 @@ const BACKOFF_MS_MAX = 5_000;
 /** Bound on waiting for a peer's part of a task. */
 const TASK_PART_TIMEOUT_MS = 3_000;
 
-export interface RepairerOptions {
-  self: string;
-  engine: RepairStore;
-  hasher: ChecksumHasher;
-  view: RepairView;
-  /** host:port of a node by name (live member, else its ring record). */
-  addressOf: (name: string) => string | undefined;
-  token: string;
-  /** A migration is running (or dual writes are on): no rounds, no purges. */
-  migrationRunning: () => boolean;
+export interface RepairerOptions extends RepairContext {
   log: Logger;
   limits?: Partial<RepairLimits>;
   counters?: Partial<RepairCounters>;
@@ -61,8 +53,10 @@ export interface RepairStatus {
   round: RoundSummary | null;
   lastRound: RoundSummary | null;
   rounds: number;
-  /** Ranges this node leads that were in sync with every owner in the last round (this ring epoch). */
+  /** Arcs (neighbouring ranges joined, plan.ts) this node leads found in sync with every owner (this ring epoch). */
   rangesInSync: number;
+  /** Ranges with tombstones waiting for their purging round, and how many tombstones. */
+  purgesPending: { ranges: number; tombstones: number };
   totals: { rangesCompared: number; rangesRepaired: number; blocksRepaired: number; tombstonesPurged: number; bytesSent: number; failures: number };
 }
 
@@ -93,11 +87,14 @@ export class Repairer {
   private ringEpoch: number | undefined;
   /** Ranges (by arcKey) found in sync with every owner, and when (this node leads them). */
   private readonly inSync = new Map<string, number>();
+  /** Tombstones of ranges found in sync, waiting for the round that purges them (plan.ts). */
+  private readonly pending = new PendingPurges();
   private rounds = 0;
   private readonly totals = { rangesCompared: 0, rangesRepaired: 0, blocksRepaired: 0, tombstonesPurged: 0, bytesSent: 0, failures: 0 };
 
   constructor(private readonly options: RepairerOptions) {
-    this.limits = { ...DEFAULT_REPAIR_LIMITS, ...options.limits };
+    const graceMs = options.limits?.tombstoneGraceMs ?? DEFAULT_REPAIR_LIMITS.tombstoneGraceMs;
+    this.limits = { ...DEFAULT_REPAIR_LIMITS, purgeSettleMs: Math.min(DEFAULT_REPAIR_LIMITS.purgeSettleMs, graceMs), ...options.limits };
     checkLimits(this.limits);
     this.now = options.now ?? Date.now;
     this.log = options.log.child({ component: 'anti-entropy' });
@@ -106,18 +103,13 @@ export class Repairer {
     this.tasks = new TaskBook(this.limits.tasksKeptMax);
     this.responder = new RepairResponder({
       ...this.limits,
-      self: options.self,
-      engine: options.engine,
-      hasher: options.hasher,
-      view: options.view,
-      addressOf: options.addressOf,
-      token: options.token,
+      ...options,
       limiter: this.limiter,
-      migrationRunning: options.migrationRunning,
       now: this.now,
       onCorrupt: this.onCorrupt,
       onPurged: (count) => this.purged(count),
       onSent: (bytes) => this.sent(bytes),
+      dispatcherFor: (addr) => this.client.dispatcher(addr),
     });
   }
 
@@ -149,6 +141,7 @@ export class Repairer {
     if (epoch === this.ringEpoch) return;
     this.ringEpoch = epoch;
     this.inSync.clear();
+    this.pending.clearAll();
     this.liveRingNodes = this.liveRingNodeNames();
     if (this.started && this.limits.onEvents) this.requestRound('ring changed');
   }
@@ -210,6 +203,7 @@ export class Repairer {
       lastRound: this.last ?? null,
       rounds: this.rounds,
       rangesInSync: this.inSync.size,
+      purgesPending: { ranges: this.pending.size, tombstones: this.pending.candidates },
       totals: { ...this.totals },
     };
   }
@@ -282,8 +276,9 @@ export class Repairer {
   private async compareAll(progress: RoundProgress): Promise<string> {
     const ring = this.options.view.currentRing();
     const epoch = this.options.view.currentEpoch();
-    if (!ring || !ring.has(this.options.self)) return 'skipped: this node is not in the committed ring';
-    const states = planRanges(ring.rangesOwnedBy(this.options.self), this.options.self).map((plan) => new RangeRound(plan));
+    if (!ring || !ring.has(this.options.self)) return 'completed: this node owns no range of the committed ring';
+    const states = planRanges(ring.rangesOwnedBy(this.options.self), this.options.self, this.limits.rangesPerArcMax).map((plan) => new RangeRound(plan));
+    const budget: CandidateBudget = { remaining: this.limits.candidatesMax - this.pending.candidates };
     progress.counts.rangesTotal = states.reduce((total, state) => total + state.plan.peers.length, 0);
     for (const [name, ranges] of rangesByPeer(states)) {
       if (this.interrupted(epoch)) return 'interrupted';
@@ -296,11 +291,11 @@ export class Repairer {
       }
       for (let at = 0; at < ranges.length; at += QUERIES_PER_REQUEST_MAX) {
         if (this.interrupted(epoch)) return 'interrupted';
-        await this.compareChunk({ name, addr }, ranges.slice(at, at + QUERIES_PER_REQUEST_MAX), progress);
+        await this.compareChunk({ name, addr }, ranges.slice(at, at + QUERIES_PER_REQUEST_MAX), progress, budget);
       }
     }
     if (this.interrupted(epoch)) return 'interrupted';
-    await this.purgeInSync(states, epoch, progress);
+    await this.purgeInSync(states, epoch, progress, budget);
     return this.interrupted(epoch) ? 'interrupted' : 'completed';
   }
 
@@ -315,11 +310,11 @@ export class Repairer {
   }
 
   /** Compares up to QUERIES_PER_REQUEST_MAX ranges with one peer: roots in one call, then each differing range. */
-  private async compareChunk(peer: PeerTarget, chunk: readonly RangeRound[], progress: RoundProgress): Promise<void> {
+  private async compareChunk(peer: PeerTarget, chunk: readonly RangeRound[], progress: RoundProgress, budget: CandidateBudget): Promise<void> {
     const trees: MerkleTree[] = [];
     for (const state of chunk) {
       // The leader's first build of the range this round is where purge candidates are collected.
-      const collector = state.plan.leader && !state.collector ? new CandidateCollector(this.now(), this.limits.tombstoneGraceMs, this.limits.candidatesPerRangeMax) : undefined;
+      const collector = state.plan.leader && !state.collector ? this.collector(budget) : undefined;
       if (collector) state.collector = collector;
       trees.push(await buildLocalTree(this.options.engine, this.options.hasher, state.plan.arc, this.limits.depth, this.onCorrupt, collector));
     }
@@ -383,13 +378,12 @@ export class Repairer {
       level = next;
     }
     if (differing.length === 0) return false;
-    for (const run of leafRuns(differing)) {
+    for (const run of streamRuns(local, differing, remoteLeaves, STREAMS_PER_RANGE_MAX)) {
       const runArc = bucketsArc(arc, depth, run.first, run.last);
       if (!runArc) continue;
-      const leaves = Array.from({ length: run.last - run.first + 1 }, (_, i) => run.first + i);
       // An empty side has nothing to send: a wiped node only pulls, a node that missed writes only pulls.
-      if (leaves.some((leaf) => local.hash(depth, leaf) !== 0n)) this.streamed(progress, await this.pushArc(peer, runArc));
-      if (leaves.some((leaf) => remoteLeaves.get(leaf) !== 0n)) this.streamed(progress, await this.pullArc(peer, runArc));
+      if (run.push) this.streamed(progress, await this.pushArc(peer, runArc));
+      if (run.pull) this.streamed(progress, await this.pullArc(peer, runArc));
     }
     return true;
   }
@@ -407,6 +401,7 @@ export class Repairer {
       signal: this.stopping.signal,
       attemptsMax: this.limits.attemptsMax,
       onCorrupt: this.onCorrupt,
+      dispatcher: this.client.dispatcher(peer.addr),
     });
     const result = await task.run();
     this.sent(result.bytes);
@@ -462,40 +457,52 @@ export class Repairer {
 
   // ---- purging ----
 
+  private collector(budget: CandidateBudget): CandidateCollector {
+    return new CandidateCollector(this.now(), this.limits.tombstoneGraceMs, this.limits.candidatesPerRangeMax, budget);
+  }
+
   /**
-   * For every range this node leads that is in sync with every owner this round (plan.ts, conditions
-   * 1 and 2), with condition 3 re-checked before each range: the owners purge first, then this node.
+   * For every range this node leads that this round found in sync with every owner: purges what an
+   * earlier round left pending once due (plan.ts step 3, epoch and migration re-checked first), then
+   * leaves this round's candidates pending (step 2).
    */
-  private async purgeInSync(states: readonly RangeRound[], epoch: number, progress: RoundProgress): Promise<void> {
+  private async purgeInSync(states: readonly RangeRound[], epoch: number, progress: RoundProgress, budget: CandidateBudget): Promise<void> {
     for (const state of states) {
       if (this.interrupted(epoch)) return;
       if (!state.inSyncWithAllOwners()) continue;
-      const { arc, peers } = state.plan;
-      if (!state.collector) {
-        // A range with no other owner (RF 1) was not compared; its tombstones are collected now.
-        state.collector = new CandidateCollector(this.now(), this.limits.tombstoneGraceMs, this.limits.candidatesPerRangeMax);
-        await buildLocalTree(this.options.engine, this.options.hasher, arc, 1, this.onCorrupt, state.collector);
-      }
+      const { arc } = state.plan;
+      // A range with no other owner (RF 1) was not compared; its tombstones are collected now.
+      if (!state.collector) await buildLocalTree(this.options.engine, this.options.hasher, arc, 1, this.onCorrupt, (state.collector = this.collector(budget)));
       this.inSync.set(arcKey(arc), state.collector.builtAtMs);
-      const candidates = state.purgeable();
-      if (candidates.length === 0) continue;
-      for (const name of peers) {
-        const addr = this.options.addressOf(name);
-        if (!addr) continue;
-        for (let at = 0; at < candidates.length; at += PURGE_BATCH_MAX) {
-          const tombstones = candidates.slice(at, at + PURGE_BATCH_MAX);
-          await this.client.purge(addr, { from: this.options.self, arc, tombstones }, this.stopping.signal).catch((error: unknown) => {
-            // Safe to go on: that owner keeps its copy, repair brings it back here, a later round purges again.
-            this.log.warn({ err: error, peer: name }, 'an owner did not purge tombstones');
-          });
-        }
+      const due = this.pending.due(arc, epoch, progress.startedAt);
+      if (due.length > 0) {
+        const purged = await this.purgeEverywhere(state, due, epoch);
+        progress.counts.tombstonesPurged += purged;
+        this.pending.clear(arc);
       }
-      if (this.interrupted(epoch)) return;
-      let purged = 0;
-      for (const { id, version } of candidates) if ((await this.options.engine.purgeTombstone(id, version)).purged) purged++;
-      progress.counts.tombstonesPurged += purged;
-      this.purged(purged);
+      this.pending.offer(arc, { epoch, candidates: state.purgeable(), dueAtMs: this.now() + this.limits.purgeSettleMs });
     }
+  }
+
+  /** The other owners purge first, then this node; returns how many this node purged. */
+  private async purgeEverywhere(state: RangeRound, candidates: readonly PurgeCandidate[], epoch: number): Promise<number> {
+    const { arc, peers } = state.plan;
+    for (const name of peers) {
+      const addr = this.options.addressOf(name);
+      if (!addr) continue;
+      for (let at = 0; at < candidates.length; at += PURGE_BATCH_MAX) {
+        const tombstones = candidates.slice(at, at + PURGE_BATCH_MAX);
+        await this.client.purge(addr, { from: this.options.self, arc, tombstones }, this.stopping.signal).catch((error: unknown) => {
+          // Safe to go on: that owner keeps its copy, repair spreads it back, a later round purges again.
+          this.log.warn({ err: error, peer: name }, 'an owner did not purge tombstones');
+        });
+      }
+    }
+    if (this.interrupted(epoch)) return 0;
+    let purged = 0;
+    for (const { id, version } of candidates) if ((await this.options.engine.purgeTombstone(id, version)).purged) purged++;
+    this.purged(purged);
+    return purged;
   }
 
   // ---- counting ----
@@ -542,17 +549,6 @@ export class Repairer {
   }
 }
 
-/** Sorted leaf indexes as runs of consecutive ones. */
-function leafRuns(leaves: readonly number[]): { first: number; last: number }[] {
-  const runs: { first: number; last: number }[] = [];
-  for (const leaf of leaves) {
-    const run = runs[runs.length - 1];
-    if (run && run.last + 1 === leaf) run.last = leaf;
-    else runs.push({ first: leaf, last: leaf });
-  }
-  return runs;
-}
-
 /** Runs `task` over `items` with at most `limit` at once. */
 async function forEachBounded<T>(items: readonly T[], limit: number, task: (item: T, index: number) => Promise<void>): Promise<void> {
   let next = 0;
@@ -571,7 +567,7 @@ function checkLimits(limits: RepairLimits): void {
   }
   for (const [name, value] of Object.entries(limits)) {
     if (name === 'onEvents') continue;
-    const positive = !['intervalMs', 'eventDelayMs', 'tombstoneGraceMs'].includes(name);
+    const positive = !['intervalMs', 'eventDelayMs', 'tombstoneGraceMs', 'purgeSettleMs'].includes(name);
     if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < (positive ? 1 : 0)) {
       throw new TransferError('BAD_OPTION', `Repair limit ${name} must be ${positive ? 'a positive' : 'a non-negative'} integer; got ${String(value)}.`);
     }

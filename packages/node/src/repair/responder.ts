@@ -5,6 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import type { CorruptBlock } from '@ringblock/engine';
 import { rangeContains, type Arc } from '@ringblock/ring';
+import type { Dispatcher } from 'undici';
 import { HttpError, type ErrorCode } from '../http/errors.js';
 import { furthest } from '../transfer/arc.js';
 import type { ChecksumHasher } from '../transfer/codec.js';
@@ -15,31 +16,15 @@ import { sendRange } from '../transfer/sender.js';
 import { MerkleBuilder, type MerkleTree } from './merkle.js';
 import { pastGrace, type CandidateCollector } from './plan.js';
 import type { MerkleRequest, MerkleResult, PurgeRequest, PushAnswer, PushRequest } from './protocol.js';
-import type { RepairStore, RepairView } from './types.js';
+import type { RepairContext, RepairStore, ResponderLimits } from './types.js';
 
-export interface ResponderOptions {
-  self: string;
-  engine: RepairStore;
-  hasher: ChecksumHasher;
-  view: RepairView;
-  addressOf: (name: string) => string | undefined;
-  token: string;
+export interface ResponderOptions extends RepairContext, ResponderLimits {
   limiter: ByteRateLimiter;
-  migrationRunning: () => boolean;
-  tombstoneGraceMs: number;
-  /** Trees kept for drill-down, and for how long. */
-  treesKeptMax: number;
-  treeKeepMs: number;
-  /** Tree builds and pushes served at once (more are answered 503). */
-  buildsInFlightMax: number;
-  pushesInFlightMax: number;
-  /** How long one push request streams before answering "ask again" (plus one transfer request). */
-  pushBudgetMs: number;
-  /** Sending time of one transfer request within a push. */
-  pushRequestMs: number;
   now: () => number;
   onCorrupt: (block: CorruptBlock) => void;
   onPurged: (count: number) => void;
+  /** The connection pool to a peer (shared with this node's own repair calls to it). */
+  dispatcherFor: (addr: string) => Dispatcher;
   /** Bytes this node streamed for a peer's pull. */
   onSent: (bytes: number) => void;
 }
@@ -116,6 +101,7 @@ export class RepairResponder {
           requestMs: this.options.pushRequestMs,
           signal,
           onCorrupt: this.options.onCorrupt,
+          dispatcher: this.options.dispatcherFor(to),
           ...(answer.lastPosition === undefined ? {} : { resumeAfter: answer.lastPosition }),
         });
         answer.records += sent.records;

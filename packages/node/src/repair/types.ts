@@ -1,6 +1,7 @@
 // What anti-entropy needs of the rest of the node, as narrow interfaces (the Engine, ClusterView and
 // prom-client counters fit), so tests can run it without ZooKeeper.
 import type { Ring } from '@ringblock/ring';
+import type { ChecksumHasher } from '../transfer/codec.js';
 import type { TransferSource } from '../transfer/sender.js';
 
 /** The local store (`Engine` fits): ranges in ring order (for trees and transfers) and purges. */
@@ -13,6 +14,19 @@ export interface RepairView {
   currentRing(): Ring | undefined;
   currentEpoch(): number;
   isLive(name: string): boolean;
+}
+
+/** What both ends of anti-entropy need of the node. */
+export interface RepairContext {
+  self: string;
+  engine: RepairStore;
+  hasher: ChecksumHasher;
+  view: RepairView;
+  /** host:port of a node by name (live member, else its ring record). */
+  addressOf: (name: string) => string | undefined;
+  token: string;
+  /** A migration is running (or dual writes are on): no rounds, no purges, no trees served. */
+  migrationRunning: () => boolean;
 }
 
 /** A counter (prom-client's Counter fits). */
@@ -48,24 +62,39 @@ export interface RepairLimits {
   bytesPerSecond: number;
   /** Differing ranges streamed at once within a round. */
   rangesInFlightMax: number;
-  /** Tree depth: 2^depth buckets per range. */
+  /** Tree depth: 2^depth buckets per compared arc. */
   depth: number;
+  /** Neighbouring ring ranges with the same owners compared as one arc, at most this many (plan.ts). */
+  rangesPerArcMax: number;
   /** Tombstones are purged only once their version is older than this (and every replica holds them). */
   tombstoneGraceMs: number;
-  /** Purge candidates one range keeps per round at most. */
+  /** Purge candidates one range keeps per round at most, and all ranges together (pending ones included). */
   candidatesPerRangeMax: number;
-  /** Responder bounds (see responder.ts). */
+  candidatesMax: number;
+  /**
+   * Wait between the round that found a range in sync and the round that purges its tombstones
+   * (plan.ts step 3): longer than anything carrying an older version is in flight. Default
+   * min(150 s, tombstoneGraceMs): a grace shorter than that is for tests.
+   */
+  purgeSettleMs: number;
+  /** Trees kept for a peer's drill-down, and for how long. */
   treesKeptMax: number;
   treeKeepMs: number;
+  /** Tree builds and pushes served at once (more are answered 503). */
   buildsInFlightMax: number;
   pushesInFlightMax: number;
+  /** How long one push request streams before answering "ask again" (plus one transfer request). */
   pushBudgetMs: number;
+  /** Sending time of one transfer request within a push. */
   pushRequestMs: number;
   /** Failed calls in a row (without progress) before a range's comparison with a peer gives up. */
   attemptsMax: number;
   /** Full-repair tasks remembered. */
   tasksKeptMax: number;
 }
+
+/** The limits the answering side keeps. */
+export type ResponderLimits = Pick<RepairLimits, 'tombstoneGraceMs' | 'treesKeptMax' | 'treeKeepMs' | 'buildsInFlightMax' | 'pushesInFlightMax' | 'pushBudgetMs' | 'pushRequestMs'>;
 
 export const DEFAULT_REPAIR_LIMITS: RepairLimits = {
   intervalMs: 3_600_000,
@@ -74,8 +103,11 @@ export const DEFAULT_REPAIR_LIMITS: RepairLimits = {
   bytesPerSecond: 16 * 1024 * 1024,
   rangesInFlightMax: 2,
   depth: 10,
+  rangesPerArcMax: 32,
   tombstoneGraceMs: 24 * 3_600_000,
   candidatesPerRangeMax: 4096,
+  candidatesMax: 65_536,
+  purgeSettleMs: 150_000,
   treesKeptMax: 256,
   treeKeepMs: 60_000,
   buildsInFlightMax: 2,
