@@ -70,26 +70,72 @@ function dropCaches(): boolean {
   }
 }
 
+type Workload = { label: string; concurrency: number; overwriteKeys?: number };
+
+const WORKLOADS: Workload[] = [
+  { label: 'new blocks', concurrency: 1 },
+  { label: 'new blocks', concurrency: 16 },
+  { label: 'new blocks', concurrency: 64 },
+  { label: 'overwrites', concurrency: 64, overwriteKeys: 10_000 },
+];
+
+const BASELINES: [keyof Baselines, BaselineOptions][] = [
+  ['sparseFileHandle', { preallocated: false, api: 'filehandle' }],
+  ['preallocatedFileHandle', { preallocated: true, api: 'filehandle' }],
+  ['sparseCallback', { preallocated: false, api: 'callback' }],
+];
+
+/**
+ * REPEATS passes, each measuring every baseline and then every engine workload, so that a busy
+ * moment of a shared machine hits both sides; a workload's ratios are taken within each pass and
+ * the medians reported.
+ */
+async function measureThroughput(): Promise<{ baseline: Baselines; puts: PutsFigure[] }> {
+  const baselineRuns = new Map<keyof Baselines, { opsPerSecond: number; ops: number }[]>();
+  const putRuns = WORKLOADS.map(() => [] as { result: PutsResult; goal: number; best: number }[]);
+  for (let pass = 0; pass < REPEATS; pass++) {
+    const passBaselines = {} as Baselines;
+    for (const [name, options] of BASELINES) {
+      passBaselines[name] = await baselineWriteSync(join(DIR, 'baseline'), DURATION_MS, options);
+      baselineRuns.set(name, [...(baselineRuns.get(name) ?? []), passBaselines[name]]);
+      log(`pass ${pass + 1}: baseline ${name} ${Math.round(passBaselines[name].opsPerSecond)}/s`);
+    }
+    const best = Math.max(...Object.values(passBaselines).map((b) => b.opsPerSecond));
+    for (const [i, workload] of WORKLOADS.entries()) {
+      const result = await enginePuts(join(DIR, 'engine-puts'), workload.concurrency, DURATION_MS, workload.overwriteKeys);
+      putRuns[i]!.push({ result, goal: result.opsPerSecond / passBaselines.sparseFileHandle.opsPerSecond, best: result.opsPerSecond / best });
+      log(`pass ${pass + 1}: engine ${workload.label} at ${workload.concurrency}: ${Math.round(result.opsPerSecond)}/s`);
+    }
+  }
+  const baseline = {} as Baselines;
+  for (const [name] of BASELINES) baseline[name] = median(baselineRuns.get(name)!, (r) => r.opsPerSecond);
+  const puts = WORKLOADS.map((workload, i) => ({
+    label: workload.label,
+    ...median(putRuns[i]!, (run) => run.result.opsPerSecond).result,
+    timesGoalBaseline: median(putRuns[i]!.map((run) => run.goal), (x) => x),
+    timesBestBaseline: median(putRuns[i]!.map((run) => run.best), (x) => x),
+  }));
+  return { baseline, puts };
+}
+
+function median<T>(runs: T[], key: (run: T) => number): T {
+  return [...runs].sort((a, b) => key(a) - key(b))[Math.floor(runs.length / 2)]!;
+}
+
 /** Runs `measure` REPEATS times and returns the run with the median `key`. */
 async function medianOf<T>(measure: () => Promise<T>, key: (result: T) => number): Promise<T> {
   const runs: T[] = [];
   for (let i = 0; i < REPEATS; i++) runs.push(await measure());
-  runs.sort((a, b) => key(a) - key(b));
-  return runs[Math.floor(runs.length / 2)]!;
-}
-
-function ratio(value: number, base: number): number {
-  return Math.round((value / base) * 10) / 10;
+  return median(runs, key);
 }
 
 type Baselines = Record<'sparseFileHandle' | 'preallocatedFileHandle' | 'sparseCallback', { opsPerSecond: number; ops: number }>;
+type PutsFigure = PutsResult & { label: string; timesGoalBaseline: number; timesBestBaseline: number };
 
 function markdown(report: ReturnType<typeof buildReport>): string {
   const { environment: env, baseline, puts, reopen: r } = report;
-  const goal = baseline.sparseFileHandle.opsPerSecond;
-  const best = Math.max(...Object.values(baseline).map((b) => b.opsPerSecond));
-  const row = (p: PutsResult & { label: string }) =>
-    `| ${p.label} | ${p.concurrency} | ${Math.round(p.opsPerSecond)} | ${ratio(p.opsPerSecond, goal)}× | ${ratio(p.opsPerSecond, best)}× | ${p.latencyMsP50.toFixed(2)} | ${p.latencyMsP99.toFixed(2)} | ${p.opsPerBatchMean.toFixed(1)} |`;
+  const row = (p: PutsFigure) =>
+    `| ${p.label} | ${p.concurrency} | ${Math.round(p.opsPerSecond)} | ${p.timesGoalBaseline.toFixed(1)}× | ${p.timesBestBaseline.toFixed(1)}× | ${p.latencyMsP50.toFixed(2)} | ${p.latencyMsP99.toFixed(2)} | ${p.opsPerBatchMean.toFixed(1)} |`;
   return [
     '# Engine benchmark',
     '',
@@ -98,9 +144,10 @@ function markdown(report: ReturnType<typeof buildReport>): string {
     '',
     '## Durable 4 KiB puts per second',
     '',
-    `Each figure is the median of ${env.repeats} runs of ${env.durationSeconds} s, each on a fresh sparse device file. A put is counted when its promise resolved, i.e. after`,
-    'its data and header were fdatasync\'ed (one sync per group-commit round). Baselines, measured in the same run and directory,',
-    'a sequential Node loop of one 4 KiB write + fdatasync per block:',
+    `${env.repeats} passes; each pass runs every baseline and then every engine workload for ${env.durationSeconds} s (each on a fresh sparse file), and the`,
+    'tables give medians over the passes — ratios are taken within a pass, so both sides share the machine\'s load at that moment.',
+    'A put is counted when its promise resolved, i.e. after its data and header were fdatasync\'ed (one sync per group-commit',
+    'round). The baselines, in the same directory: a sequential Node loop of one 4 KiB write + fdatasync per block.',
     '',
     '| baseline | writes/s |',
     '|---|---|',
@@ -108,7 +155,7 @@ function markdown(report: ReturnType<typeof buildReport>): string {
     `| fs.promises FileHandle, preallocated file (no allocation to sync) | ${Math.round(baseline.preallocatedFileHandle.opsPerSecond)} |`,
     `| fs.write + fs.fdatasync callbacks (the API the engine uses), fresh sparse file | ${Math.round(baseline.sparseCallback.opsPerSecond)} |`,
     '',
-    '| workload | concurrency | puts/s | × goal baseline | × best baseline | p50 ms | p99 ms | ops per round |',
+    '| workload | concurrency | puts/s | × goal baseline | × best baseline of the pass | p50 ms | p99 ms | ops per round |',
     '|---|---|---|---|---|---|---|---|',
     ...puts.map(row),
     '',
@@ -139,7 +186,7 @@ function buildReport(args: {
   dir: string;
   loadAverage: string;
   baseline: Baselines;
-  puts: (PutsResult & { label: string })[];
+  puts: PutsFigure[];
   reopen: { blocks: number; deviceBytes: number; fillSeconds: number; warm: ReopenResult; cold: ReopenResult | undefined };
 }) {
   const at64 = args.puts.find((p) => p.label === 'new blocks' && p.concurrency === 64)!;
@@ -161,7 +208,7 @@ function buildReport(args: {
     puts: args.puts,
     reopen: args.reopen,
     goals: {
-      putsAt64TimesBaseline: at64.opsPerSecond >= 10 * args.baseline.sparseFileHandle.opsPerSecond,
+      putsAt64TimesBaseline: at64.timesGoalBaseline >= 10,
       reopenUnder3s: coldOrWarm.openMs < 3000 && args.reopen.warm.openMs < 3000,
       heapPerBlockAtMost64: args.reopen.warm.heapBytesPerBlock <= 64,
     },
@@ -173,26 +220,7 @@ async function main(): Promise<void> {
   mkdirSync(RESULTS, { recursive: true });
   log(`directory ${DIR} (${JSON.stringify(fileSystemOf(DIR))})`);
   const loadAverage = loadavg().map((load) => load.toFixed(2)).join(' ');
-  const baseline = {} as Baselines;
-  const baselines: [keyof Baselines, BaselineOptions][] = [
-    ['sparseFileHandle', { preallocated: false, api: 'filehandle' }],
-    ['preallocatedFileHandle', { preallocated: true, api: 'filehandle' }],
-    ['sparseCallback', { preallocated: false, api: 'callback' }],
-  ];
-  for (const [name, options] of baselines) {
-    log(`baseline ${name}: write + fdatasync per block`);
-    baseline[name] = await medianOf(() => baselineWriteSync(join(DIR, 'baseline'), DURATION_MS, options), (r) => r.opsPerSecond);
-    log(`  ${Math.round(baseline[name].opsPerSecond)}/s`);
-  }
-  const puts: (PutsResult & { label: string })[] = [];
-  for (const concurrency of [1, 16, 64]) {
-    log(`engine: new blocks at concurrency ${concurrency}`);
-    puts.push({ label: 'new blocks', ...(await medianOf(() => enginePuts(join(DIR, 'engine-puts'), concurrency, DURATION_MS), (r) => r.opsPerSecond)) });
-    log(`  ${Math.round(puts.at(-1)!.opsPerSecond)}/s`);
-  }
-  log('engine: overwrites of 10,000 blocks at concurrency 64');
-  puts.push({ label: 'overwrites', ...(await medianOf(() => enginePuts(join(DIR, 'engine-puts'), 64, DURATION_MS, 10_000), (r) => r.opsPerSecond)) });
-  log(`  ${Math.round(puts.at(-1)!.opsPerSecond)}/s`);
+  const { baseline, puts } = await measureThroughput();
 
   const reopenPath = join(DIR, 'engine-reopen');
   log(`reopen: filling a device with ${REOPEN_BLOCKS} blocks`);

@@ -2,6 +2,7 @@
 // live member set. A request takes one snapshot of it, so it is coordinated on a single epoch.
 import { Ring, type Hasher, type RingNode } from '@ringblock/ring';
 import type { Owner, RoutingView } from './coordinator.js';
+import { HttpError } from './http/errors.js';
 
 export interface RingSettings {
   vnodes: number;
@@ -99,7 +100,7 @@ export class ClusterView {
   routing(): RoutingView {
     if (this.snapshot) return this.snapshot;
     const ring = this.ring;
-    if (!ring) throw new Error('no committed ring yet');
+    if (!ring) throw new HttpError(503, 'NOT_READY', 'this node knows no committed ring yet');
     const live = this.live;
     const pending = this.pending;
     // Owners as routing needs them: the live member's address wins over the one in the ring record

@@ -104,6 +104,11 @@ export class Coordinator {
 
   /** The newest record among the answers of `level` owners; undefined when none or a tombstone. */
   async read(id: string, level: Consistency): Promise<StoredBlock | undefined> {
+    // A node that cannot confirm its ring may route by one that moved on: its owners could all be
+    // stale copies. `one` promises nothing more than a copy; quorum and all must not read stale.
+    if (level !== 'one' && !this.options.ringConfirmed()) {
+      throw new HttpError(503, 'UNAVAILABLE', 'this node cannot confirm the current ring with ZooKeeper; quorum reads wait until it can (consistency=one is served)', { required: 0, acked: 0, reason: 'ring-unconfirmed' });
+    }
     let { targets, required } = this.targets(id, level);
     let { answers, newerEpoch, corrupt } = await readQuorum(targets, required, id);
     if (answers.length < required && newerEpoch !== undefined && (await this.options.awaitEpoch(newerEpoch))) {

@@ -26,6 +26,9 @@ export class Decommissions {
   private names: ReadonlySet<string> = new Set();
   private watch: Watch | undefined;
   private watchedClient: ZkClient | undefined;
+  /** When each decommissioned name was first seen out of the ring and not live (local clock). */
+  private readonly goneSince = new Map<string, number>();
+  private cleanUpTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly membership: ClusterMembership,
@@ -51,6 +54,7 @@ export class Decommissions {
     this.membership.off('members', this.cleanUp);
     this.membership.off('ring', this.cleanUp);
     this.watch?.close();
+    clearTimeout(this.cleanUpTimer);
   }
 
   /** Nodes being decommissioned: the ring policy leaves them out. */
@@ -111,12 +115,27 @@ export class Decommissions {
     });
   }
 
-  /** A decommissioned node that left the ring and stopped no longer needs its marker. */
+  /**
+   * A decommissioned node that left the ring and has been gone for the down grace no longer needs
+   * its marker. The wait matters: a member list seen a moment late (or a node stopping slowly) must
+   * not let the ring policy add the node straight back.
+   */
   private readonly cleanUp = (): void => {
     const ring = this.membership.committedRing();
     const live = this.membership.liveMembers();
+    const now = Date.now();
+    for (const name of this.goneSince.keys()) if (!this.names.has(name) || live.has(name)) this.goneSince.delete(name);
     for (const name of this.names) {
       if (ring?.nodes.some((node) => node.name === name) || live.has(name)) continue;
+      const since = this.goneSince.get(name) ?? now;
+      this.goneSince.set(name, since);
+      if (now - since < this.membership.config.downGraceMs) {
+        this.cleanUpTimer ??= setTimeout(() => {
+          this.cleanUpTimer = undefined;
+          this.cleanUp();
+        }, this.membership.config.downGraceMs).unref();
+        continue;
+      }
       this.client()
         .remove(`${this.paths.decommissioned}/${name}`)
         .then(

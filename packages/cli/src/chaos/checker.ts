@@ -63,6 +63,8 @@ interface KeyOperations {
   key: string;
   writes: Write[];
   acked: Write[];
+  /** The first acknowledged write of each version. */
+  ackedByVersion: Map<string, Write>;
   deletes: Write[];
   reads: Operation[];
 }
@@ -85,7 +87,7 @@ function groupByKey(operations: readonly Operation[]): Map<string, KeyOperations
   const keys = new Map<string, KeyOperations>();
   for (const op of operations) {
     let entry = keys.get(op.key);
-    if (!entry) keys.set(op.key, (entry = { key: op.key, writes: [], acked: [], deletes: [], reads: [] }));
+    if (!entry) keys.set(op.key, (entry = { key: op.key, writes: [], acked: [], ackedByVersion: new Map(), deletes: [], reads: [] }));
     if (op.kind === 'get') {
       entry.reads.push(op);
       continue;
@@ -99,11 +101,10 @@ function groupByKey(operations: readonly Operation[]): Map<string, KeyOperations
 }
 
 function checkVersionsUnique(ops: KeyOperations, report: Report): void {
-  const byVersion = new Map<string, Write>();
   for (const write of ops.acked) {
-    const other = byVersion.get(write.version!);
+    const other = ops.ackedByVersion.get(write.version!);
     if (other) report.add('version-mismatch', ops.key, `two acknowledged writes share version ${write.version}`, [other, write]);
-    else byVersion.set(write.version!, write);
+    else ops.ackedByVersion.set(write.version!, write);
   }
 }
 
@@ -118,7 +119,7 @@ function checkReadBytes(read: Operation, ops: KeyOperations, putsByWriteId: Read
   if (acknowledged(put) && put.version !== read.version) {
     return report.add('version-mismatch', ops.key, `write ${put.writeId} was acknowledged as ${put.version} but read as ${read.version}`, [read, put]);
   }
-  const owner = ops.acked.find((write) => write.version === read.version);
+  const owner = ops.ackedByVersion.get(read.version);
   if (owner && owner !== put) report.add('version-mismatch', ops.key, `read version ${read.version} with the bytes of write ${read.writeId}, but that version was acknowledged for another ${owner.kind}`, [read, owner, put]);
 }
 
