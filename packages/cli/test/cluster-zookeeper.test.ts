@@ -37,7 +37,7 @@ t.test('ZooKeeper stopped and restarted', async (t) => {
   t.ok((await getBlock(urls[0]!, 'zk-outage')).body.equals(after));
 });
 
-t.test('ZooKeeper down past the session timeout: writes are refused, reads go on', async (t) => {
+t.test('ZooKeeper down past the session timeout: writes and quorum reads are refused, reads at one go on', async (t) => {
   const cluster = await startCluster(t, { env: { RINGBLOCK_SESSION_TIMEOUT: '2s' } });
   const url = cluster.nodes[0]!.spec.url;
   const data = randomBlock();
@@ -49,7 +49,10 @@ t.test('ZooKeeper down past the session timeout: writes are refused, reads go on
   }, 15_000);
   t.equal(refused.json().code, 'UNAVAILABLE');
   t.equal((await request(`${url}/ready`)).status, 503, 'not ready while fenced');
-  t.ok((await getBlock(url, 'fenced')).body.equals(data), 'reads still served from the last committed ring');
+  t.ok((await getBlock(url, 'fenced', 'one')).body.equals(data), 'reads at one still served from the last committed ring');
+  const quorumRead = await getBlock(url, 'fenced');
+  t.equal(quorumRead.status, 503, 'a quorum read is refused: the ring it would route by may have moved on');
+  t.equal(quorumRead.json().code, 'UNAVAILABLE');
   await cluster.restartZooKeeper();
   await eventually('writes accepted again', async () => (await putBlock(url, 'fenced-probe', randomBlock())).status === 201, 30_000);
 });
