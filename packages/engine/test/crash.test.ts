@@ -18,7 +18,7 @@ import type { ModelState } from './support/model.js';
 import { parseLog, rng, verifyRecovered } from './support/model.js';
 
 const SEEDS = Number(process.env['RINGBLOCK_CRASH_SEEDS'] ?? 50);
-const LOOP_SEEDS = Number(process.env['RINGBLOCK_CRASH_LOOP_SEEDS'] ?? 6);
+const LOOP_SEEDS = Number(process.env['RINGBLOCK_CRASH_LOOP_SEEDS'] ?? 4);
 const ROUNDS = 3;
 const PARALLEL_SEEDS = 3;
 const WRITER = fileURLToPath(new URL('./fixtures/crash-writer.js', import.meta.url));

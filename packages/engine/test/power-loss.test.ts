@@ -13,7 +13,7 @@ import type { ModelState } from './support/model.js';
 import { rng, runWorkload, verifyRecovered, Workload } from './support/model.js';
 import { SimDevice } from './support/sim-device.js';
 
-const SEEDS = Number(process.env['RINGBLOCK_SIM_SEEDS'] ?? 60);
+const SEEDS = Number(process.env['RINGBLOCK_SIM_SEEDS'] ?? 50);
 const ROUNDS = 3;
 
 async function runSeed(seed: number): Promise<string[]> {

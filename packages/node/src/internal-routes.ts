@@ -2,11 +2,12 @@
 // the newest record. Every call carries the sender's ring epoch: an older one is answered 409 with
 // ours so the sender refreshes; a newer one makes us refresh.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { HttpError, sendJson } from './http/errors.js';
+import { HttpError } from './http/errors.js';
+import { checkSenderEpoch } from './http/epoch.js';
 import { readExactBody } from './http/body.js';
 import { parseBlockId } from './http/ids.js';
 import type { Route } from './http/router.js';
-import { HEADER_EPOCH, HEADER_RESULT, HEADER_TOMBSTONE, HEADER_VERSION } from './peers.js';
+import { HEADER_RESULT, HEADER_TOMBSTONE, HEADER_VERSION } from './peers.js';
 import { ReplicaError, type Replica } from './store.js';
 import { versionFromText, versionToText, type HybridClock } from './version.js';
 import { BLOCK_SIZE } from './block-routes.js';
@@ -21,20 +22,9 @@ export interface InternalRouteOptions {
 }
 
 export function internalRoutes(options: InternalRouteOptions): Route[] {
-  const checkEpoch = (req: IncomingMessage, res: ServerResponse): boolean => {
-    const sent = Number(req.headers[HEADER_EPOCH]);
-    const ours = options.epoch();
-    if (!Number.isSafeInteger(sent)) throw new HttpError(400, 'BAD_REQUEST', `internal requests carry ${HEADER_EPOCH}`);
-    if (sent > ours) options.onNewerEpoch(sent);
-    if (sent < ours) {
-      sendJson(res, 409, { error: `sender routes by ring epoch ${sent}, this node by ${ours}`, code: 'STALE_EPOCH', epoch: ours }, { [HEADER_EPOCH]: String(ours), connection: req.complete ? 'keep-alive' : 'close' });
-      return false;
-    }
-    return true;
-  };
   const write = async (req: IncomingMessage, res: ServerResponse, rawId: string, withData: boolean) => {
     const id = parseBlockId(rawId);
-    if (!checkEpoch(req, res)) return;
+    checkSenderEpoch(req, options);
     const version = versionFromText(String(req.headers[HEADER_VERSION] ?? ''));
     if (!version) throw new HttpError(400, 'BAD_REQUEST', `internal writes carry a valid ${HEADER_VERSION}`);
     const data = withData ? await readExactBody(req, BLOCK_SIZE, options.bodyTimeoutMs) : undefined;
@@ -53,7 +43,7 @@ export function internalRoutes(options: InternalRouteOptions): Route[] {
         DELETE: ({ req, res, params }) => write(req, res, params[0]!, false),
         GET: async ({ req, res, params }) => {
           const id = parseBlockId(params[0]!);
-          if (!checkEpoch(req, res)) return;
+          checkSenderEpoch(req, options);
           const block = await options.local.read(id).catch(asHttpError);
           if (!block) throw new HttpError(404, 'NOT_FOUND', `no record of block "${id}" here`);
           res.writeHead(200, {

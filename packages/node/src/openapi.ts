@@ -143,6 +143,38 @@ export const OPENAPI_DOCUMENT = {
         },
       },
     },
+    '/cluster/nodes/{name}/decommission': {
+      post: {
+        summary: "Move a node's data to its new owners, then take it out of the ring (cluster token required)",
+        parameters: [{ name: 'name', in: 'path', required: true, schema: { type: 'string' } }],
+        responses: {
+          '202': json({ type: 'object', required: ['task', 'node'], properties: { task: { type: 'string' }, node: { type: 'string' }, created: { type: 'boolean' }, status: { type: 'string' } } }, 'started (or already running: the same task)'),
+          '401': error(['UNAUTHORIZED']),
+          '404': error(['NOT_FOUND']),
+          '409': error(['CONFLICT']),
+        },
+      },
+    },
+    '/tasks/{id}': {
+      get: {
+        summary: 'A long operation: state and progress',
+        parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }],
+        responses: { '200': json({ type: 'object', required: ['id', 'kind', 'state'], properties: { id: { type: 'string' }, kind: { type: 'string' }, state: { type: 'string' } } }, 'the task'), '404': error(['NOT_FOUND']) },
+      },
+    },
+    '/cluster/repair': {
+      post: {
+        summary: 'Start a full anti-entropy repair on every live node (cluster token required)',
+        responses: { '202': json({ type: 'object', required: ['task'], properties: { task: { type: 'string' }, status: { type: 'string' } } }, 'started'), '401': error(['UNAUTHORIZED']) },
+      },
+    },
+    '/repairs/{id}': {
+      get: {
+        summary: 'Progress of a full repair, gathered from every node',
+        parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }],
+        responses: { '200': json({ type: 'object' }, 'progress per node'), '404': error(['NOT_FOUND']) },
+      },
+    },
     '/openapi.json': { get: { summary: 'This document', responses: { '200': json({ type: 'object', required: ['openapi', 'paths'] }, 'OpenAPI 3.1') } } },
   },
 } as const;

@@ -6,7 +6,8 @@ import { ReplicaError, type Replica, type StoredBlock, type WriteOutcome, type W
 import { versionFromText, versionToText } from './version.js';
 
 export const HEADER_VERSION = 'x-ringblock-version';
-export const HEADER_EPOCH = 'x-ringblock-epoch';
+export { HEADER_EPOCH } from './http/epoch.js';
+import { HEADER_EPOCH } from './http/epoch.js';
 export const HEADER_RESULT = 'x-ringblock-result';
 export const HEADER_TOMBSTONE = 'x-ringblock-tombstone';
 
@@ -81,16 +82,7 @@ export class Peers {
     if (!pool) {
       if (this.closed) throw new ReplicaError('UNREACHABLE', 'this node is shutting down');
       if (this.pools.size >= PEER_POOLS_MAX) throw new ReplicaError('REFUSED', `more than ${PEER_POOLS_MAX} peer addresses`);
-      pool = new Pool(`http://${addr}`, {
-        connections: this.options.connections,
-        connectTimeout: this.options.timeoutMs,
-        headersTimeout: this.options.timeoutMs,
-        bodyTimeout: this.options.timeoutMs,
-        // Shorter than the server's keep-alive, so a pooled socket is never reused as the peer closes it.
-        keepAliveTimeout: 4_000,
-        keepAliveMaxTimeout: 8_000,
-        pipelining: 1,
-      });
+      pool = peerPool(addr, { connections: this.options.connections, connectTimeoutMs: this.options.timeoutMs, answerTimeoutMs: this.options.timeoutMs });
       this.pools.set(addr, pool);
     }
     return pool;
@@ -112,6 +104,22 @@ export class Peers {
     if (status === 422) return new ReplicaError('CHECKSUM_MISMATCH', `peer ${addr} holds a corrupt copy`);
     return new ReplicaError('REFUSED', `peer ${addr} answered ${status}`);
   }
+}
+
+/**
+ * A bounded connection pool to one peer, with timeouts on connecting and on every answer. Its
+ * keep-alive is shorter than the server's, so a pooled socket is never reused as the peer closes it.
+ */
+export function peerPool(addr: string, options: { connections: number; connectTimeoutMs: number; answerTimeoutMs: number }): Pool {
+  return new Pool(`http://${addr}`, {
+    connections: options.connections,
+    connectTimeout: options.connectTimeoutMs,
+    headersTimeout: options.answerTimeoutMs,
+    bodyTimeout: options.answerTimeoutMs,
+    keepAliveTimeout: 4_000,
+    keepAliveMaxTimeout: 8_000,
+    pipelining: 1,
+  });
 }
 
 function header(headers: Record<string, string | string[] | undefined>, name: string): string | undefined {

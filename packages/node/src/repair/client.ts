@@ -1,7 +1,8 @@
 // Anti-entropy calls to peers: one undici Pool per peer address with few connections (repair is
 // background work), bounded timeouts, every answer read with a byte bound, failures as
 // TransferErrors (so `retryable` means the same as for bulk transfer).
-import { Pool } from 'undici';
+import type { Pool } from 'undici';
+import { peerPool } from '../peers.js';
 import { callHeaders, readAnswer, requestError } from '../transfer/client.js';
 import { TransferError } from '../transfer/errors.js';
 import { parsePosition } from '../transfer/protocol.js';
@@ -92,16 +93,7 @@ export class RepairClient {
     if (!pool) {
       if (this.closed) throw new TransferError('ABORTED', 'anti-entropy is stopping');
       if (this.pools.size >= POOLS_MAX) throw new TransferError('REFUSED', `more than ${POOLS_MAX} peer addresses`);
-      pool = new Pool(`http://${addr}`, {
-        connections: CONNECTIONS_PER_PEER,
-        connectTimeout: CONNECT_TIMEOUT_MS,
-        headersTimeout: this.options.answerTimeoutMs,
-        bodyTimeout: this.options.answerTimeoutMs,
-        // Shorter than the server's keep-alive, so a pooled socket is never reused as the peer closes it.
-        keepAliveTimeout: 4_000,
-        keepAliveMaxTimeout: 8_000,
-        pipelining: 1,
-      });
+      pool = peerPool(addr, { connections: CONNECTIONS_PER_PEER, connectTimeoutMs: CONNECT_TIMEOUT_MS, answerTimeoutMs: this.options.answerTimeoutMs });
       this.pools.set(addr, pool);
     }
     return pool;

@@ -5,10 +5,10 @@
 // Admin and status:
 //   POST /cluster/repair (token) → 202 {task, status: "/repairs/<id>"}: a full repair as a task
 //   GET  /repairs/{id} → the task gathered from every ring node (progress.ts)
+import { checkSenderEpoch } from '../http/epoch.js';
 import type { IncomingMessage } from 'node:http';
 import { HttpError, sendJson } from '../http/errors.js';
 import type { Route } from '../http/router.js';
-import { HEADER_EPOCH } from '../peers.js';
 import { BodyReader } from '../transfer/body-reader.js';
 import { isTransferError } from '../transfer/errors.js';
 import { hashesToHex } from './merkle.js';
@@ -125,13 +125,7 @@ export function repairRoutes(repairer: Repairer, options: RepairRouteOptions): R
 
 /** Same rule as the replica and transfer routes; `same` refuses a newer sender epoch too. */
 function checkEpoch(req: IncomingMessage, options: Pick<RepairRouteOptions, 'epoch' | 'onNewerEpoch'>, same: boolean): void {
-  const sent = Number(req.headers[HEADER_EPOCH]);
-  const ours = options.epoch();
-  if (!Number.isSafeInteger(sent)) throw new HttpError(400, 'BAD_REQUEST', `internal requests carry ${HEADER_EPOCH}`);
-  if (sent > ours) options.onNewerEpoch?.(sent);
-  if (sent < ours || (same && sent !== ours)) {
-    throw new HttpError(409, 'STALE_EPOCH', `sender routes by ring epoch ${sent}, this node by ${ours}`, { epoch: ours }, { [HEADER_EPOCH]: String(ours) });
-  }
+  checkSenderEpoch(req, options, same);
 }
 
 function parseBody<T>(value: unknown, parse: (value: unknown) => T): T {

@@ -6,11 +6,11 @@
 // typed code and the lastPosition applied durably before it, so the sender resumes from there;
 // when the sender gets no answer at all, `GET /internal/transfer/{id}` tells it the same.
 // Both routes need the cluster token and carry the ring epoch (an older one is answered 409).
+import { checkSenderEpoch } from '../http/epoch.js';
 import type { IncomingMessage } from 'node:http';
 import { isEngineError } from '@ringblock/engine';
 import { HttpError, sendJson, type ErrorCode } from '../http/errors.js';
 import type { Route } from '../http/router.js';
-import { HEADER_EPOCH } from '../peers.js';
 import { applyRecords, type TransferSink } from './apply.js';
 import { BodyReader } from './body-reader.js';
 import { FRAME_PAYLOAD_BYTES_MAX, type ChecksumHasher, type StreamHeader } from './codec.js';
@@ -200,11 +200,7 @@ function summaryJson(summary: ReceiveSummary): Record<string, unknown> {
 
 /** Same rule as the replica routes: an older sender epoch is answered 409 with ours. */
 function checkEpoch(req: IncomingMessage, options: Pick<TransferRouteOptions, 'epoch' | 'onNewerEpoch'>): void {
-  const sent = Number(req.headers[HEADER_EPOCH]);
-  const ours = options.epoch();
-  if (!Number.isSafeInteger(sent)) throw new HttpError(400, 'BAD_REQUEST', `internal requests carry ${HEADER_EPOCH}`);
-  if (sent > ours) options.onNewerEpoch?.(sent);
-  if (sent < ours) throw new HttpError(409, 'STALE_EPOCH', `sender routes by ring epoch ${sent}, this node by ${ours}`, { epoch: ours }, { [HEADER_EPOCH]: String(ours) });
+  checkSenderEpoch(req, options);
 }
 
 function checkLimits(limits: ReceiveLimits): void {
