@@ -137,6 +137,8 @@ export class LocalCluster {
       RINGBLOCK_DEVICE: join(dataDir, 'device.img'),
       RINGBLOCK_DEVICE_SIZE: this.options.deviceSize ?? '256M',
       RINGBLOCK_TOKEN: this.token,
+      // The engine's reads, writes and syncs run on libuv's pool; 4 threads (the default) limit them.
+      UV_THREADPOOL_SIZE: '16',
       ...this.options.env,
     };
     const node = new NodeProcess({ name, url: `http://127.0.0.1:${port}`, dataDir, argv: [process.execPath, MAIN_SCRIPT, 'node'], env, logFile: join(dataDir, 'node.log') });
