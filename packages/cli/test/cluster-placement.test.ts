@@ -3,25 +3,7 @@
 import t from 'tap';
 import xxhash from 'xxhash-wasm';
 import { putBlock, randomBlock, replicaRecord, request, startCluster } from './support/cluster.js';
-
-interface PublishedRing {
-  epoch: number;
-  replicationFactor: number;
-  tokens: { token: string; node: string }[];
-}
-
-/** Owners by the contract: first token >= position, clockwise with wrap-around, distinct nodes. */
-function ownersOf(position: bigint, ring: PublishedRing): string[] {
-  const tokens = ring.tokens.map((entry) => ({ token: BigInt(entry.token), node: entry.node })).sort((a, b) => (a.token < b.token ? -1 : a.token > b.token ? 1 : 0));
-  let start = tokens.findIndex((entry) => entry.token >= position);
-  if (start === -1) start = 0;
-  const owners: string[] = [];
-  for (let step = 0; step < tokens.length && owners.length < ring.replicationFactor; step++) {
-    const node = tokens[(start + step) % tokens.length]!.node;
-    if (!owners.includes(node)) owners.push(node);
-  }
-  return owners;
-}
+import { ownersOf, type PublishedRing } from './support/verify.js';
 
 t.test('5 nodes, RF 3: each block is stored on exactly its three owners', async (t) => {
   const cluster = await startCluster(t, { nodes: 5 });

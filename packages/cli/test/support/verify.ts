@@ -25,27 +25,38 @@ export async function verifyAll(t: Test, cluster: LocalCluster, workload: Worklo
   t.same(problems.slice(0, 10), [], `all ${workload.ids().length} keys read as their last acknowledged write (${workload.acknowledged} acknowledged, ${workload.failed} failed writes)`);
 }
 
-/** Every key is held by exactly its owners in the committed ring (checked through the internal API). */
+export interface PublishedRing {
+  epoch: number;
+  replicationFactor: number;
+  tokens: { token: string; node: string }[];
+}
+
+/**
+ * Owners by the contract (DESIGN §4), from a ring's published tokens: the first token ≥ position,
+ * clockwise with wrap-around, distinct nodes until RF. Written here, apart from the node's code.
+ */
+export function ownersOf(position: bigint, ring: PublishedRing): string[] {
+  const tokens = ring.tokens.map((entry) => ({ token: BigInt(entry.token), node: entry.node })).sort((a, b) => (a.token < b.token ? -1 : a.token > b.token ? 1 : 0));
+  let start = tokens.findIndex((entry) => entry.token >= position);
+  if (start === -1) start = 0;
+  const owners: string[] = [];
+  for (let step = 0; step < tokens.length && owners.length < ring.replicationFactor; step++) {
+    const node = tokens[(start + step) % tokens.length]!.node;
+    if (!owners.includes(node)) owners.push(node);
+  }
+  return owners;
+}
+
+/** Every key is held by its owners in the committed ring (checked through the internal API). */
 export async function verifyPlacement(t: Test, cluster: LocalCluster, workload: Workload, sample: number): Promise<void> {
   const running = cluster.nodes.filter((node) => node.running);
-  const ring = (await request(`${running[0]!.spec.url}/cluster/ring`)).json<{ nodes: { name: string }[]; tokens: { token: string; node: string }[]; replicationFactor: number }>();
+  const ring = (await request(`${running[0]!.spec.url}/cluster/ring`)).json<PublishedRing>();
   const { h64 } = await xxhash();
-  const tokens = ring.tokens.map((entry) => ({ token: BigInt(entry.token), node: entry.node }));
   const misplaced: string[] = [];
   for (const key of workload.ids().slice(0, sample)) {
-    const position = h64(key);
-    let start = tokens.findIndex((entry) => entry.token >= position);
-    if (start < 0) start = 0;
-    const owners: string[] = [];
-    for (let step = 0; step < tokens.length && owners.length < ring.replicationFactor; step++) {
-      const name = tokens[(start + step) % tokens.length]!.node;
-      if (!owners.includes(name)) owners.push(name);
-    }
-    for (const owner of owners) {
-      const node = cluster.node(owner);
-      if (!(await replicaRecord(cluster, node.spec.url, key))) misplaced.push(`${key} missing on owner ${owner}`);
+    for (const owner of ownersOf(h64(key), ring)) {
+      if (!(await replicaRecord(cluster, cluster.node(owner).spec.url, key))) misplaced.push(`${key} missing on owner ${owner}`);
     }
   }
   t.same(misplaced.slice(0, 10), [], `sampled keys are on all of their owners in the new ring`);
 }
-
