@@ -109,10 +109,10 @@ export class Coordinator {
     if (level !== 'one' && !this.options.ringConfirmed()) {
       throw new HttpError(503, 'UNAVAILABLE', 'this node cannot confirm the current ring with ZooKeeper; quorum reads wait until it can (consistency=one is served)', { required: 0, acked: 0, reason: 'ring-unconfirmed' });
     }
-    let { targets, required } = this.targets(id, level);
+    let { targets, required } = this.readTargets(id, level);
     let { answers, newerEpoch, corrupt } = await readQuorum(targets, required, id);
     if (answers.length < required && newerEpoch !== undefined && (await this.options.awaitEpoch(newerEpoch))) {
-      ({ targets, required } = this.targets(id, level));
+      ({ targets, required } = this.readTargets(id, level));
       ({ answers, newerEpoch, corrupt } = await readQuorum(targets, required, id));
     }
     if (answers.length < required) throw unavailable(required, answers.length);
@@ -148,7 +148,7 @@ export class Coordinator {
     const view = this.options.view();
     if (!view.pendingOwners) {
       const owners = view.owners(id);
-      const { targets, required } = this.targets(id, level, owners, view);
+      const { targets, required } = this.targets(level, owners, view);
       const skipped = owners.filter((owner) => !targets.some((target) => target.owner.name === owner.name));
       return { targets, required, count: () => new QuorumCount(required, targets.length), skipped };
     }
@@ -171,7 +171,13 @@ export class Coordinator {
     return { owner, replica: owner.name === this.options.self ? this.options.local : this.options.remote(owner.addr) };
   }
 
-  private targets(id: string, level: Consistency, owners = this.options.view().owners(id), view = this.options.view()): { targets: Target[]; required: number } {
+  /** Reads stay on the committed ring, even while a migration dual-writes. */
+  private readTargets(id: string, level: Consistency): { targets: Target[]; required: number } {
+    const view = this.options.view();
+    return this.targets(level, view.owners(id), view);
+  }
+
+  private targets(level: Consistency, owners: readonly Owner[], view: RoutingView): { targets: Target[]; required: number } {
     // With fewer nodes than RF every node owns every block; the level counts against those owners.
     const required = requiredAcks(level, owners.length);
     const live = owners.filter((owner) => owner.name === this.options.self || view.isLive(owner.name));
