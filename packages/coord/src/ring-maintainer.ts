@@ -31,6 +31,11 @@ export interface RingMaintainerOptions {
   readonly excluded?: () => ReadonlySet<string>;
   /** Applies a planned ring; false when the ring changed meanwhile. Default: membership.commitRing. */
   readonly apply?: (current: CommittedRing, nodes: readonly RingNodeInfo[]) => Promise<boolean>;
+  /**
+   * The committed ring is right for the live set: a change handed to `apply` earlier (a node that
+   * joined, then died before its migration committed) is no longer wanted.
+   */
+  readonly settled?: (current: CommittedRing) => void;
 }
 
 const RECHECK_INTERVAL_MS_MAX_DEFAULT = 10_000;
@@ -135,6 +140,8 @@ export class RingMaintainer {
       const apply = this.options.apply ?? ((current, nodes) => membership.commitRing(current.version, nodes));
       if (await apply(ring, planned)) this.log.info({ fromEpoch: ring.epoch, ...changes }, 'ring change applied');
       else this.log.debug({ fromEpoch: ring.epoch }, 'the ring changed meanwhile; re-evaluating on the new one');
+    } else {
+      this.options.settled?.(ring);
     }
     return this.untilNextGraceEnds(now, downGraceMs);
   }

@@ -121,4 +121,37 @@ t.test('ring maintenance', async (t) => {
     t.equal(moved.epoch, both.epoch + 1);
     t.equal(names(moved), 'node-a,node-b');
   });
+
+  t.test('a change handed to apply is withdrawn once the live set no longer calls for it', async (t) => {
+    // The migration executor's apply only records a target (the ring moves when a migration
+    // commits): a joiner that dies before that must not stay the target.
+    const cluster = 'withdrawn';
+    const a = await startMember(t, { ...base, cluster, name: 'node-a' });
+    const calls: string[] = [];
+    const maintainer = new RingMaintainer({
+      membership: a,
+      logger: pino({ level: 'silent' }),
+      recheckIntervalMsMax: 500,
+      apply: async (_current, nodes) => {
+        calls.push(`apply ${nodes.map((node) => node.name).join()}`);
+        return true;
+      },
+      settled: () => {
+        if (calls.at(-1) !== 'settled') calls.push('settled');
+      },
+    });
+    maintainer.start();
+    t.teardown(() => maintainer.stop());
+    await ringWhere(a, () => true);
+    await maintainer.recheck();
+    t.same(calls, ['settled'], 'the ring holds every live member: nothing to change');
+    const b = await startMember(t, { ...base, cluster, name: 'node-b' });
+    await membersBecome(a, ['node-a', 'node-b']);
+    await maintainer.recheck();
+    t.equal(calls.at(-1), 'apply node-a,node-b', 'the joiner is asked for');
+    await b.stop();
+    await membersBecome(a, ['node-a']);
+    await maintainer.recheck();
+    t.equal(calls.at(-1), 'settled', 'the joiner died before the change was made: withdrawn');
+  });
 });

@@ -226,6 +226,7 @@ export class RingblockNode {
         migration.setTarget(nodes);
         return true;
       },
+      settled: () => migration.setTarget(null),
     });
     node = new RingblockNode(config, log, local, membership, maintainer, migration, decommissions, hints, scrubber, repair, view, peers, http, metrics);
     membership.on('members', () => {

@@ -110,6 +110,15 @@ t.test('NODE_EXISTS on propose: C follows A\'s migration and releases (100,200] 
   ]);
 });
 
+t.test('a target adding a node that is not live is not proposed (it could receive nothing)', async (t) => {
+  play(t, 'A', [
+    ...joined(...ABC),
+    [ev.target(...ABCD), [], { phase: 'idle', queuedTarget: ABCD }],
+    [ev.tick(10_000), []],
+    [ev.members(...ABCD), ['create 2:A:10000 [A,B,C]->[A,B,C,D] p=A,B,C,D'], { phase: 'proposing' }],
+  ]);
+});
+
 t.test('a proposal that failed is made again after retryIntervalMs; one never seen, after proposeTimeoutMs', async (t) => {
   play(t, 'A', [
     ...joined(...ABCD),

@@ -15,11 +15,13 @@ export async function startCluster(t: Test, options: Partial<LocalClusterOptions
     dataDir,
     deviceSize: '64M',
     ...options,
-    env: { RINGBLOCK_SESSION_TIMEOUT: '4s', RINGBLOCK_LOG_LEVEL: 'warn', ...options.env },
+    env: { RINGBLOCK_SESSION_TIMEOUT: '4s', RINGBLOCK_LOG_LEVEL: process.env.RINGBLOCK_TEST_LOG_LEVEL ?? 'warn', ...options.env },
   });
   t.teardown(async () => {
     await cluster.stop();
-    await rm(dataDir, { recursive: true, force: true });
+    // A failed test keeps its node and ZooKeeper logs: the path is printed, and CI shows it.
+    if (t.passing() && process.env.RINGBLOCK_TEST_KEEP !== '1') await rm(dataDir, { recursive: true, force: true });
+    else t.comment(`kept the cluster's data and logs in ${dataDir}`);
   });
   return cluster;
 }

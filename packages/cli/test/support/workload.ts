@@ -11,6 +11,11 @@ interface KeyHistory {
   later: Buffer[];
 }
 
+/** A workload stops by itself after this long, so a test that failed before stop() leaves no writer behind. */
+const RUN_MS_MAX = 5 * 60_000;
+/** Pause after a failed write: with every node down, writes fail at once, and each one is remembered. */
+const FAILURE_PAUSE_MS = 100;
+
 export class Workload {
   private readonly keys = new Map<string, KeyHistory>();
   private running = false;
@@ -27,11 +32,12 @@ export class Workload {
     const worker = async (index: number) => {
       let turn = 0;
       const ownKeys = Math.ceil((this.keyCount - index) / this.concurrency);
-      while (this.running && ownKeys > 0) {
+      const deadline = Date.now() + RUN_MS_MAX;
+      while (this.running && ownKeys > 0 && Date.now() < deadline) {
         const urls = this.urls();
         const key = `w-${index + ((turn * 7919) % ownKeys) * this.concurrency}`;
-        const url = urls[(index + turn++) % urls.length]!;
-        await this.write(url, key);
+        const url = urls[(index + turn++) % urls.length];
+        if (url === undefined || !(await this.write(url, key))) await new Promise((resolve) => setTimeout(resolve, FAILURE_PAUSE_MS));
       }
     };
     this.loop = Promise.all(Array.from({ length: this.concurrency }, (_, index) => worker(index))).then(() => undefined);
@@ -63,7 +69,8 @@ export class Workload {
     return `${key}: read bytes that are neither the last acknowledged write nor a later attempt`;
   }
 
-  private async write(url: string, key: string): Promise<void> {
+  /** True when the write was acknowledged. */
+  private async write(url: string, key: string): Promise<boolean> {
     const data = randomBlock();
     const history = this.keys.get(key) ?? { acknowledged: undefined, later: [] };
     this.keys.set(key, history);
@@ -78,10 +85,11 @@ export class Workload {
       this.acknowledged++;
       history.acknowledged = data;
       history.later = [];
-    } else {
-      this.failed++;
-      const reason = reply ? `${reply.status} ${String(reply.json().code ?? '')} ${String(reply.json().reason ?? '')}`.trim() : 'no answer';
-      this.failures.set(reason, (this.failures.get(reason) ?? 0) + 1);
+      return true;
     }
+    this.failed++;
+    const reason = reply ? `${reply.status} ${String(reply.json().code ?? '')} ${String(reply.json().reason ?? '')}`.trim() : 'no answer';
+    this.failures.set(reason, (this.failures.get(reason) ?? 0) + 1);
+    return false;
   }
 }

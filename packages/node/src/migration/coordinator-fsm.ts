@@ -360,6 +360,10 @@ export class MigrationCoordinatorFsm {
     if (target === null || sameRingNodes(target, committed.nodes)) return;
     if (!this.membersKnown || !this.live.has(this.self) || this.seen?.record !== null) return;
     if (this.nowMs < this.nextProposeAtMs) return;
+    // A node joins only while live: one that is not would be a new owner no transfer can fill,
+    // and the commit would hand it ranges it holds nothing of. A target naming one is outdated.
+    const inRing = new Set(committed.nodes.map((node) => node.name));
+    if (target.some((node) => !inRing.has(node.name) && !this.live.has(node.name))) return;
     assert.ok(target.length > 0, 'a target ring has nodes');
     // Distinct from this node's earlier proposals even within one millisecond: the key must differ.
     const startedAt = Math.max(this.nowMs, this.lastStartedAt + 1);
