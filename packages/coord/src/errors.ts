@@ -100,3 +100,35 @@ export function zkErrorCode(error: unknown): number | undefined {
   const code = (error as { code?: unknown }).code;
   return typeof code === 'number' ? code : undefined;
 }
+
+/** Errors after which the same ZooKeeper call may succeed once the client is connected again. */
+export function isTransientCoordError(error: unknown): boolean {
+  return isCoordError(error, 'CONNECTION_LOSS', 'OPERATION_TIMEOUT', 'CLOSED', 'SESSION_EXPIRED');
+}
+
+export interface RetryTransientOptions {
+  /** Give up (rethrow the last error) once this long has passed since the first attempt. */
+  readonly withinMs: number;
+  /** Attempts at most, whatever the time. */
+  readonly attemptsMax?: number;
+  readonly pauseMs?: number;
+  readonly onRetry?: (error: unknown, attempt: number) => void;
+}
+
+/**
+ * Runs an idempotent ZooKeeper step again while it fails transiently (a server restart, a session
+ * being replaced), bounded in attempts and time; any other error, or the bound, rethrows.
+ */
+export async function retryTransient<T>(step: () => Promise<T>, options: RetryTransientOptions): Promise<T> {
+  const deadline = Date.now() + options.withinMs;
+  const attemptsMax = options.attemptsMax ?? 1_000;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await step();
+    } catch (error) {
+      if (!isTransientCoordError(error) || attempt >= attemptsMax || Date.now() >= deadline) throw error;
+      options.onRetry?.(error, attempt);
+      await new Promise((resolve) => setTimeout(resolve, options.pauseMs ?? 250));
+    }
+  }
+}

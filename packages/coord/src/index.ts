@@ -1,6 +1,6 @@
 // @ringblock/coord: ZooKeeper for ringblock — a local server launcher, a typed client, cluster
 // membership with the committed ring and its fence, and the ring maintenance policy.
-export { CoordError, isCoordError, type CoordErrorCode, type CoordErrorDetails } from './errors.js';
+export { CoordError, isCoordError, isTransientCoordError, retryTransient, type CoordErrorCode, type CoordErrorDetails, type RetryTransientOptions } from './errors.js';
 export { monotonicNow, type Clock } from './clock.js';
 export { findFreePort, fourLetterWord, isZooKeeperServing, zooKeeperDataDir } from './net-probe.js';
 export { startZooKeeper, zooKeeperClasspath, type ZooKeeperOptions, type ZooKeeperProcess, type ZooKeeperExit } from './zk-server.js';

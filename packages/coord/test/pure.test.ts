@@ -1,6 +1,6 @@
 // Pure pieces: the fence rule, record validation, the coalesced task.
 import t from 'tap';
-import { CoalescedTask, canonicalRingNodes, configDifferences, parseClusterConfig, parseMemberInfo, parseRingRecord, ringConfirmedAt } from '../src/index.js';
+import { CoalescedTask, CoordError, canonicalRingNodes, configDifferences, parseClusterConfig, parseMemberInfo, parseRingRecord, retryTransient, ringConfirmedAt } from '../src/index.js';
 import { memberInfo, TEST_CONFIG } from './helpers.js';
 
 t.test('ringConfirmedAt', async (t) => {
@@ -60,4 +60,23 @@ t.test('CoalescedTask runs serially and coalesces triggers', async (t) => {
   task.trigger();
   await task.idle();
   t.equal(runs, 2, 'no runs after close');
+});
+
+t.test('retryTransient retries only transient ZooKeeper errors, within its bounds', async (t) => {
+  let calls = 0;
+  const flaky = async () => {
+    if (++calls < 3) throw new CoordError('CONNECTION_LOSS', 'connection lost');
+    return 'read';
+  };
+  const retried: number[] = [];
+  t.equal(await retryTransient(flaky, { withinMs: 5_000, pauseMs: 1, onRetry: (_error, attempt) => retried.push(attempt) }), 'read');
+  t.same(retried, [1, 2], 'two transient failures, then the answer');
+
+  let other = 0;
+  await t.rejects(retryTransient(async () => { other++; throw new CoordError('NO_AUTH', 'denied'); }, { withinMs: 5_000, pauseMs: 1 }), { code: 'NO_AUTH' });
+  t.equal(other, 1, 'a permanent error is not retried');
+
+  let bounded = 0;
+  await t.rejects(retryTransient(async () => { bounded++; throw new CoordError('OPERATION_TIMEOUT', 'no answer'); }, { withinMs: 5_000, attemptsMax: 4, pauseMs: 1 }), { code: 'OPERATION_TIMEOUT' });
+  t.equal(bounded, 4, 'at most attemptsMax attempts');
 });

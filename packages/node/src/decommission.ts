@@ -5,7 +5,7 @@
 // and gone, so the name can join again later. `GET /tasks/{id}` reports the task from any node.
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import { clusterPaths, isCoordError, jsonBytes, type ClusterMembership, type Watch, type ZkClient } from '@ringblock/coord';
+import { clusterPaths, isCoordError, jsonBytes, retryTransient, type ClusterMembership, type RetryTransientOptions, type Watch, type ZkClient } from '@ringblock/coord';
 import { HttpError, sendJson } from './http/errors.js';
 import type { Route } from './http/router.js';
 import type { MigrationStatus } from './migration/protocol.js';
@@ -39,11 +39,14 @@ export class Decommissions {
     this.paths = clusterPaths(cluster);
   }
 
-  async start(): Promise<void> {
-    const client = this.client();
-    await client.mkdirp(this.paths.decommissioned);
-    await client.mkdirp(this.paths.tasks);
-    await this.rewatch();
+  /** Bounded retries of the ZooKeeper reads when ZooKeeper restarts while the node starts. */
+  async start(retry: Omit<RetryTransientOptions, 'onRetry'>): Promise<void> {
+    await retryTransient(async () => {
+      const client = this.client();
+      await client.mkdirp(this.paths.decommissioned);
+      await client.mkdirp(this.paths.tasks);
+      await this.rewatch();
+    }, { ...retry, onRetry: (error) => this.log.warn({ err: error }, 'reading decommissions failed; retrying') });
     this.membership.on('state', this.onState);
     this.membership.on('members', this.cleanUp);
     this.membership.on('ring', this.cleanUp);
@@ -107,12 +110,13 @@ export class Decommissions {
     const client = this.client();
     if (client === this.watchedClient) return;
     this.watch?.close();
-    this.watchedClient = client;
     this.watch = await client.watchChildren(this.paths.decommissioned, (names) => {
       this.names = new Set(names);
       this.onChange();
       this.cleanUp();
     });
+    // Only once watching: a failed attempt must leave the next one to try again.
+    this.watchedClient = client;
   }
 
   /**

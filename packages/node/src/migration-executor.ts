@@ -3,7 +3,7 @@
 // barriers, dual writes in the routing view, transfers, the commit transaction, stale clean-up.
 // The ordering contract it follows is written in migration/protocol.ts.
 import type { Logger } from 'pino';
-import { CoalescedTask, clusterPaths, isCoordError, jsonBytes, type ClusterMembership, type RingNodeInfo, type Watch, type ZkClient, type ZkOp } from '@ringblock/coord';
+import { CoalescedTask, clusterPaths, isCoordError, retryTransient, type RetryTransientOptions, jsonBytes, type ClusterMembership, type RingNodeInfo, type Watch, type ZkClient, type ZkOp } from '@ringblock/coord';
 import type { Arc } from '@ringblock/ring';
 import type { ClusterView } from './cluster-view.js';
 import { MigrationCoordinatorFsm } from './migration/coordinator-fsm.js';
@@ -74,14 +74,14 @@ export class MigrationExecutor {
   }
 
   /** Resolves once the `migration` znode was read: a node learns of a running migration before it serves writes. */
-  async start(): Promise<void> {
+  async start(retry: Omit<RetryTransientOptions, 'onRetry'>): Promise<void> {
     const { membership } = this.options;
     membership.on('ring', this.onRing);
     membership.on('members', this.onMembers);
     membership.on('state', this.onState);
     this.onRing();
     this.onMembers();
-    await this.watchMigration();
+    await retryTransient(() => this.watchMigration(), { ...retry, onRetry: (error) => this.log.warn({ err: error }, 'reading the migration znode failed; retrying') });
     this.ticker = setInterval(() => this.step({ type: 'tick', now: this.now() }), TICK_MS);
     this.ticker.unref();
   }
@@ -136,8 +136,9 @@ export class MigrationExecutor {
     const client = this.options.membership.client;
     if (!client || client === this.watchedClient) return;
     this.watch?.close();
-    this.watchedClient = client;
     this.watch = await client.watch((watcher) => this.readMigration(client, watcher), (read) => this.deliver(read));
+    // Only once watching: a failed attempt must leave the next one to try again.
+    this.watchedClient = client;
   }
 
   private async readMigration(client: ZkClient, watcher: () => void): Promise<MigrationRead> {

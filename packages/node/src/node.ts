@@ -6,7 +6,7 @@ import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { pino, type Logger } from 'pino';
 import { loadHasher } from '@ringblock/ring';
-import { ClusterMembership, RingMaintainer, type MemberInfo } from '@ringblock/coord';
+import { ClusterMembership, RingMaintainer, retryTransient, type MemberInfo } from '@ringblock/coord';
 import { ClusterView } from './cluster-view.js';
 import { Coordinator, type Owner } from './coordinator.js';
 import { HintedHandoff } from './hints.js';
@@ -36,6 +36,8 @@ const DRAIN_MS = 10_000;
 const EPOCH_WAIT_MS = 2_000;
 /** How often the member record's usage figures are refreshed in ZooKeeper. */
 const USAGE_REFRESH_MS = 10_000;
+/** How long start-up keeps retrying ZooKeeper reads that failed transiently (a server restart). */
+const STARTUP_ZK_RETRY_MS = 60_000;
 
 export class RingblockNode {
   private state: NodeState = 'starting';
@@ -248,11 +250,15 @@ export class RingblockNode {
       node.port = await http.listen(config.port, config.host);
       await membership.start();
       view.setLive(membership.liveMembers());
-      await membership.createRingIfAbsent([{ name: config.name, addr: config.advertiseAddr, ...(config.zone ? { zone: config.zone } : {}) }]);
+      // ZooKeeper restarting while this node starts must not end the process: the start-up reads
+      // are retried (bounded) until the client is connected again.
+      const retry = { withinMs: STARTUP_ZK_RETRY_MS };
+      const self = { name: config.name, addr: config.advertiseAddr, ...(config.zone ? { zone: config.zone } : {}) };
+      await retryTransient(() => membership.createRingIfAbsent([self]), { ...retry, onRetry: (error) => log.warn({ err: error }, 'reading the ring failed; retrying') });
       node.adoptRing();
       // Before serving writes: a running migration means dual writes from the first one on.
-      await migration.start();
-      await decommissions.start();
+      await migration.start(retry);
+      await decommissions.start(retry);
       maintainer.start();
       if (config.hintsEnabled) hints.start();
       if (config.scrubIntervalMs > 0) scrubber.start();
