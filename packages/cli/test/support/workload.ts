@@ -36,8 +36,10 @@ export class Workload {
       while (this.running && ownKeys > 0 && Date.now() < deadline) {
         const urls = this.urls();
         const key = `w-${index + ((turn * 7919) % ownKeys) * this.concurrency}`;
-        const url = urls[(index + turn++) % urls.length];
-        if (url === undefined || !(await this.write(url, key))) await new Promise((resolve) => setTimeout(resolve, FAILURE_PAUSE_MS));
+        // No node left to write to: the cluster was stopped (a test that failed before stop()).
+        if (urls.length === 0) break;
+        const url = urls[(index + turn++) % urls.length]!;
+        if (!(await this.write(url, key))) await new Promise((resolve) => setTimeout(resolve, FAILURE_PAUSE_MS));
       }
     };
     this.loop = Promise.all(Array.from({ length: this.concurrency }, (_, index) => worker(index))).then(() => undefined);
