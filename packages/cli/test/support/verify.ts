@@ -3,7 +3,7 @@
 // published tokens, independently of the node's code).
 import type { Test } from 'tap';
 import xxhash from 'xxhash-wasm';
-import { getBlock, replicaRecord, request } from './cluster.js';
+import { eventually, getBlock, replicaRecord, request } from './cluster.js';
 import type { Workload } from './workload.js';
 import type { LocalCluster } from '../../src/local-cluster.js';
 
@@ -18,6 +18,9 @@ export const clusterOf = async (url: string) => (await request(`${url}/cluster`)
 export async function verifyAll(t: Test, cluster: LocalCluster, workload: Workload): Promise<void> {
   const problems: string[] = [];
   const urls = cluster.nodes.filter((node) => node.running).map((node) => node.spec.url);
+  // As a load balancer would: read through nodes that say they are ready. After a ZooKeeper
+  // restart a node refuses quorum reads (503) until it has confirmed its ring again.
+  await eventually('every running node ready', async () => (await Promise.all(urls.map(async (url) => (await request(`${url}/ready`)).status === 200))).every(Boolean), 60_000, 200);
   for (const [index, key] of workload.ids().entries()) {
     const problem = workload.check(key, await getBlock(urls[index % urls.length]!, key));
     if (problem) problems.push(problem);
