@@ -143,6 +143,7 @@ t.test('version-mismatch: a version names exactly one write', async (t) => {
   t.same(kinds(history(put(1, [0, 10], v(5)), read([20, 21], 1, v(4)))), ['stale-read', 'version-mismatch'], 'after the PUT answered, an earlier round\'s version is a mismatch');
   t.same(kinds(history(put(1, [0, 10], v(5)), read([5, 8], 1, v(4)))), [], 'while the PUT is in flight, its bytes under an earlier round\'s version are allowed');
   t.same(kinds(history(put(1, [0, 10], v(5)), read([5, 8], 1, v(6)))), ['version-mismatch'], 'never under a later version than acknowledged');
+  t.same(kinds(history(put(1, [0, 10], undefined, { status: 503 }), read([5, 8], 1, v(4)))), [], 'the bytes of a PUT that failed, read while it ran');
   t.same(kinds(history(put(1, [0, 10], v(5)), put(2, [0, 10], v(5)))), ['version-mismatch'], 'two writes, one version');
   t.same(kinds(history(put(1, [0, 10], v(5)), read([20, 21], 1, undefined))), ['version-mismatch'], 'a 200 without a version');
   t.same(kinds(history(put(1, [0, 10], undefined, { status: 503 }), del([0, 10], v(5)), read([20, 21], 1, v(5)))), ['version-mismatch'], 'data under a tombstone\'s version');

@@ -120,8 +120,8 @@ function checkReadBytes(read: Operation, ops: KeyOperations, putsByWriteId: Read
   // A coordinator that meets a newer version on a replica writes again under a later one (README,
   // "How a request is served"), so while the PUT is in flight its bytes can be read under the
   // earlier round's version. Once it answered, only the acknowledged version names it.
-  const earlierRound = read.startMs < put.endMs && compareVersionText(read.version, put.version!) < 0;
-  if (acknowledged(put) && put.version !== read.version && !earlierRound) {
+  const earlierRound = (version: string) => read.startMs < put.endMs && compareVersionText(read.version!, version) < 0;
+  if (acknowledged(put) && put.version !== undefined && put.version !== read.version && !earlierRound(put.version)) {
     return report.add('version-mismatch', ops.key, `write ${put.writeId} was acknowledged as ${put.version} but read as ${read.version}`, [read, put]);
   }
   const owner = ops.ackedByVersion.get(read.version);
