@@ -8,6 +8,7 @@ import { renderMigration, renderStatus } from './status.js';
 import { repair } from './repair-command.js';
 import { runClusterBench } from './bench/cluster-bench.js';
 import { runMigrationBench } from './bench/migration-bench.js';
+import { runRepairBench } from './bench/repair-bench.js';
 import { CHAOS_USAGE, chaos } from './chaos/index.js';
 
 const USAGE = `usage: ringblock <command> [options]
@@ -23,7 +24,7 @@ const USAGE = `usage: ringblock <command> [options]
   get ID [FILE] [--consistency quorum] [--data-dir .ringblock] [--url URL]
   decommission NAME [--data-dir .ringblock] [--url URL] [--token T]
                            move a node's data away and take it out of the ring; waits with a progress bar
-  bench [cluster|migration] [--duration 5s] [--megabytes 256] [--transfer-rate 1G] [--results bench/results]
+  bench [cluster|migration|repair] [--duration 5s] [--megabytes 256] [--transfer-rate 1G] [--repair-rate 1G] [--results bench/results]
                            benchmarks with a baseline measured in the same run
 ${CHAOS_USAGE}`;
 
@@ -185,18 +186,24 @@ async function bench(argv: string[]): Promise<number> {
       'work-dir': { type: 'string', default: '.ringblock/bench' },
       megabytes: { type: 'string', default: '256' },
       'transfer-rate': { type: 'string', default: '1G' },
+      'repair-rate': { type: 'string', default: '1G' },
     },
   });
   const which = positionals[0] ?? 'cluster';
   const progress = (line: string) => process.stdout.write(`${line}\n`);
-  if (which === 'migration') {
+  if (which === 'migration' || which === 'repair') {
     const megabytes = Number(values.megabytes);
     if (!Number.isInteger(megabytes) || megabytes < 1) throw new Error(`--megabytes must be a whole number ≥ 1, got "${values.megabytes}"`);
+    if (which === 'repair') {
+      await runRepairBench({ resultsDir: values.results, workDir: values['work-dir'], megabytes, repairRate: values['repair-rate'] }, progress);
+      process.stdout.write(`results in ${values.results}/repair.json and repair.md\n`);
+      return 0;
+    }
     await runMigrationBench({ resultsDir: values.results, workDir: values['work-dir'], megabytes, transferRate: values['transfer-rate'] }, progress);
     process.stdout.write(`results in ${values.results}/migration.json and migration.md\n`);
     return 0;
   }
-  if (which !== 'cluster') throw new Error(`unknown benchmark "${which}" (available: cluster, migration)`);
+  if (which !== 'cluster') throw new Error(`unknown benchmark "${which}" (available: cluster, migration, repair)`);
   const durationMs = parseDuration(values.duration);
   if (durationMs === undefined || durationMs < 500) throw new Error(`--duration must be at least 500ms, got "${values.duration}"`);
   await runClusterBench({ resultsDir: values.results, workDir: values['work-dir'], durationMs }, progress);

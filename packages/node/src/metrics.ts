@@ -42,6 +42,7 @@ export class NodeMetrics {
   readonly antiEntropyRangesRepaired: Counter;
   readonly antiEntropyBlocksRepaired: Counter;
   readonly antiEntropyBytesSent: Counter;
+  readonly antiEntropyCompareBytes: Counter;
   readonly tombstonesPurged: Counter;
 
   constructor(labels: { node: string }, storage: () => StorageSnapshot, cluster: () => ClusterSnapshot, migration: () => MigrationStatus) {
@@ -66,6 +67,7 @@ export class NodeMetrics {
     this.antiEntropyRangesRepaired = new Counter({ name: 'ringblock_antientropy_ranges_repaired_total', help: 'Range comparisons that found differing buckets and streamed them both ways', registers });
     this.antiEntropyBlocksRepaired = new Counter({ name: 'ringblock_antientropy_blocks_repaired_total', help: 'Blocks and tombstones anti-entropy streams changed on a replica', registers });
     this.antiEntropyBytesSent = new Counter({ name: 'ringblock_antientropy_bytes_sent_total', help: 'Bytes of anti-entropy streams this node sent', registers });
+    this.antiEntropyCompareBytes = new Counter({ name: 'ringblock_antientropy_compare_bytes_total', help: 'Bytes of Merkle tree comparisons this node asked for (requests and answers)', registers });
     this.tombstonesPurged = new Counter({ name: 'ringblock_tombstones_purged_total', help: 'Tombstones purged after the grace, once every replica held them', registers });
     this.scrubRepaired = new Counter({ name: 'ringblock_scrub_blocks_repaired_total', help: 'Corrupt blocks the scrubber repaired from a healthy replica', registers });
     new Gauge({

@@ -186,6 +186,7 @@ export class RingblockNode {
         blocksRepaired: metrics.antiEntropyBlocksRepaired,
         tombstonesPurged: metrics.tombstonesPurged,
         bytesSent: metrics.antiEntropyBytesSent,
+        compareBytes: metrics.antiEntropyCompareBytes,
       },
     });
     const router = new Router(

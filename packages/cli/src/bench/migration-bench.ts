@@ -4,13 +4,11 @@
 // state measured just before, with the same closed-loop load. Writes bench/results/migration.{json,md}.
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
-import { Pool } from 'undici';
 import xxhash from 'xxhash-wasm';
 import { LocalCluster } from '../local-cluster.js';
+import { BLOCK_BYTES, fill, metricTotal } from './cluster-data.js';
 import { runLoad, type LoadResult } from './load.js';
 
-const BLOCK_BYTES = 4096;
 /** Closed-loop clients measuring latency before and during the migration. */
 const PROBE_CONCURRENCY = 8;
 
@@ -24,22 +22,6 @@ export interface MigrationBenchOptions {
 interface RingJson {
   replicationFactor: number;
   tokens: { token: string; node: string }[];
-}
-
-async function fill(url: string, blocks: number, progress: (line: string) => void): Promise<void> {
-  const pool = new Pool(url, { connections: 64 });
-  const body = randomBytes(BLOCK_BYTES);
-  let next = 0;
-  await Promise.all(Array.from({ length: 64 }, async () => {
-    while (next < blocks) {
-      const index = next++;
-      const response = await pool.request({ method: 'PUT', path: `/block/m-${index}?consistency=all`, body });
-      await response.body.dump();
-      if (response.statusCode !== 201) throw new Error(`fill: PUT m-${index} answered ${response.statusCode}`);
-      if (index % 10_000 === 0) progress(`  filled ${index}/${blocks}`);
-    }
-  }));
-  await pool.close();
 }
 
 /** Blocks whose owner set (per the published tokens) includes `node`: each must be sent to it once. */
@@ -64,13 +46,8 @@ async function blocksOwnedBy(url: string, node: string, blocks: number): Promise
   return owned;
 }
 
-async function bytesMoved(urls: readonly string[]): Promise<number> {
-  let total = 0;
-  for (const url of urls) {
-    const text = await (await fetch(`${url}/metrics`)).text();
-    total += Number(/^ringblock_migration_bytes_moved_total\{[^}]*\} (\d+)/m.exec(text)?.[1] ?? 0);
-  }
-  return total;
+function bytesMoved(urls: readonly string[]): Promise<number> {
+  return metricTotal(urls, 'ringblock_migration_bytes_moved_total');
 }
 
 function probe(urls: readonly string[], durationMs: number, blocks: number): Promise<LoadResult> {
@@ -87,7 +64,7 @@ export async function runMigrationBench(options: MigrationBenchOptions, progress
   try {
     const urls = cluster.nodes.map((node) => node.spec.url);
     progress(`filling ${blocks} blocks (${options.megabytes} MiB) at all…`);
-    await fill(urls[0]!, blocks, progress);
+    await fill(urls[0]!, blocks, 'm-', progress);
     progress('steady-state GET latency…');
     const steady = await probe(urls, 5_000, blocks);
     const movedBefore = await bytesMoved(urls);

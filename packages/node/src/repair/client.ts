@@ -3,7 +3,7 @@
 // TransferErrors (so `retryable` means the same as for bulk transfer).
 import type { Pool } from 'undici';
 import { peerPool } from '../peers.js';
-import { callHeaders, readAnswer, requestError } from '../transfer/client.js';
+import { callHeaders, readSizedAnswer, requestError } from '../transfer/client.js';
 import { TransferError } from '../transfer/errors.js';
 import { parsePosition } from '../transfer/protocol.js';
 import {
@@ -22,6 +22,8 @@ export interface RepairClientOptions {
   epoch: () => number;
   /** Longest wait for an answer: a push runs for its budget plus one transfer request. */
   answerTimeoutMs: number;
+  /** Bytes of a Merkle comparison call (request and answer bodies): the cost of finding nothing differs. */
+  onCompareBytes?: (bytes: number) => void;
 }
 
 export class RepairClient {
@@ -31,7 +33,11 @@ export class RepairClient {
   constructor(private readonly options: RepairClientOptions) {}
 
   async merkle(addr: string, request: MerkleRequest, signal?: AbortSignal): Promise<MerkleResult[]> {
-    return parseMerkleAnswer(await this.post(addr, MERKLE_PATH, merkleRequestJson(request), signal), request);
+    const body = JSON.stringify(merkleRequestJson(request));
+    const { status, answer, bytes } = await this.call(addr, 'POST', MERKLE_PATH, body, signal);
+    this.options.onCompareBytes?.(Buffer.byteLength(body) + bytes);
+    if (status !== 200) throw failure(status, answer);
+    return parseMerkleAnswer(answer, request);
   }
 
   async push(addr: string, request: PushRequest, signal?: AbortSignal): Promise<PushAnswer> {
@@ -73,7 +79,7 @@ export class RepairClient {
     return answer;
   }
 
-  private async call(addr: string, method: 'GET' | 'POST', path: string, body: string | undefined, signal: AbortSignal | undefined): Promise<{ status: number; answer: Record<string, unknown> }> {
+  private async call(addr: string, method: 'GET' | 'POST', path: string, body: string | undefined, signal: AbortSignal | undefined): Promise<{ status: number; answer: Record<string, unknown>; bytes: number }> {
     try {
       const response = await this.pool(addr).request({
         method,
@@ -82,7 +88,7 @@ export class RepairClient {
         body,
         signal,
       });
-      return { status: response.statusCode, answer: await readAnswer(response) };
+      return { status: response.statusCode, ...(await readSizedAnswer(response)) };
     } catch (error) {
       throw requestError(error, signal);
     }

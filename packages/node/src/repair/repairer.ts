@@ -57,7 +57,7 @@ export interface RepairStatus {
   rangesInSync: number;
   /** Ranges with tombstones waiting for their purging round, and how many tombstones. */
   purgesPending: { ranges: number; tombstones: number };
-  totals: { rangesCompared: number; rangesRepaired: number; blocksRepaired: number; tombstonesPurged: number; bytesSent: number; failures: number };
+  totals: { rangesCompared: number; rangesRepaired: number; blocksRepaired: number; tombstonesPurged: number; bytesSent: number; compareBytes: number; failures: number };
 }
 
 interface PeerTarget {
@@ -90,7 +90,7 @@ export class Repairer {
   /** Tombstones of ranges found in sync, waiting for the round that purges them (plan.ts). */
   private readonly pending = new PendingPurges();
   private rounds = 0;
-  private readonly totals = { rangesCompared: 0, rangesRepaired: 0, blocksRepaired: 0, tombstonesPurged: 0, bytesSent: 0, failures: 0 };
+  private readonly totals = { rangesCompared: 0, rangesRepaired: 0, blocksRepaired: 0, tombstonesPurged: 0, bytesSent: 0, compareBytes: 0, failures: 0 };
 
   constructor(private readonly options: RepairerOptions) {
     const graceMs = options.limits?.tombstoneGraceMs ?? DEFAULT_REPAIR_LIMITS.tombstoneGraceMs;
@@ -99,7 +99,12 @@ export class Repairer {
     this.now = options.now ?? Date.now;
     this.log = options.log.child({ component: 'anti-entropy' });
     this.limiter = new ByteRateLimiter({ bytesPerSecond: this.limits.bytesPerSecond, burstBytes: Math.max(256 * 1024, Math.floor(this.limits.bytesPerSecond / 4)) });
-    this.client = new RepairClient({ token: options.token, epoch: () => options.view.currentEpoch(), answerTimeoutMs: this.limits.pushBudgetMs + 4 * this.limits.pushRequestMs + 30_000 });
+    this.client = new RepairClient({ token: options.token, epoch: () => options.view.currentEpoch(), answerTimeoutMs: this.limits.pushBudgetMs + 4 * this.limits.pushRequestMs + 30_000,
+      onCompareBytes: (bytes) => {
+        this.totals.compareBytes += bytes;
+        this.options.counters?.compareBytes?.inc(bytes);
+      },
+    });
     this.tasks = new TaskBook(this.limits.tasksKeptMax);
     this.responder = new RepairResponder({
       ...this.limits,

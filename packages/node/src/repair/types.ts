@@ -37,7 +37,7 @@ export interface Increment {
 /**
  * Metric hooks. Suggested prom-client names: ringblock_antientropy_ranges_compared_total,
  * _ranges_repaired_total, _blocks_repaired_total, ringblock_tombstones_purged_total,
- * ringblock_antientropy_bytes_sent_total.
+ * ringblock_antientropy_bytes_sent_total, ringblock_antientropy_compare_bytes_total.
  */
 export interface RepairCounters {
   /** A (range, peer) comparison finished (equal or repaired). */
@@ -50,6 +50,8 @@ export interface RepairCounters {
   tombstonesPurged: Increment;
   /** Bytes of repair streams this node sent (its pushes and the pulls it served). */
   bytesSent: Increment;
+  /** Bytes of Merkle comparisons this node asked for (request and answer bodies). */
+  compareBytes: Increment;
 }
 
 export interface RepairLimits {

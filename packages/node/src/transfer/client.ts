@@ -49,6 +49,11 @@ export function callHeaders(call: PeerCall): Record<string, string> {
 
 /** The JSON answer (bounded), or a REFUSED error when it is not JSON of sane size. */
 export async function readAnswer(response: Dispatcher.ResponseData): Promise<Record<string, unknown>> {
+  return (await readSizedAnswer(response)).answer;
+}
+
+/** readAnswer, with the answer's size in bytes (for counting what a protocol exchanges). */
+export async function readSizedAnswer(response: Dispatcher.ResponseData): Promise<{ answer: Record<string, unknown>; bytes: number }> {
   const chunks: Buffer[] = [];
   let bytes = 0;
   for await (const chunk of response.body as AsyncIterable<Buffer>) {
@@ -61,7 +66,7 @@ export async function readAnswer(response: Dispatcher.ResponseData): Promise<Rec
   }
   try {
     const value: unknown = JSON.parse(Buffer.concat(chunks).toString('utf8'));
-    if (typeof value === 'object' && value !== null && !Array.isArray(value)) return value as Record<string, unknown>;
+    if (typeof value === 'object' && value !== null && !Array.isArray(value)) return { answer: value as Record<string, unknown>, bytes };
   } catch {
     // Reported below.
   }
