@@ -12,6 +12,8 @@ export interface ClusterPaths {
   readonly ring: string;
   readonly migration: string;
   readonly volumes: string;
+  /** `agents/<host>` (ephemeral): a storage agent serving that host's volumes. */
+  readonly agents: string;
   /** `decommissioned/<name>`: a node being moved out of the ring (its data first). */
   readonly decommissioned: string;
   /** `tasks/<id>`: long operations started through the API. */
@@ -30,6 +32,7 @@ export function clusterPaths(cluster: string): ClusterPaths {
     ring: `${base}/ring`,
     migration: `${base}/migration`,
     volumes: `${base}/volumes`,
+    agents: `${base}/agents`,
     decommissioned: `${base}/decommissioned`,
     tasks: `${base}/tasks`,
     member: (name) => {

@@ -23,3 +23,7 @@ export { LVOL_FILE_DIR } from './sim/data-files.js';
 export { SIM_SPDK_VERSION } from './sim/methods/index.js';
 export { FAULT_RULES_MAX, FAULT_COUNT_MAX, DELAY_MS_MAX } from './sim/faults.js';
 export * from './volume-fsm.js';
+export * from './volumes/record.js';
+export * from './volumes/store.js';
+export * from './agent/backend.js';
+export * from './agent/agent.js';
