@@ -3,6 +3,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { parseDuration, startNodeFromEnv } from '@ringblock/node';
+import { runSpdkSim, runStorageAgent } from '@ringblock/spdk';
 import { LocalCluster, readManifest, type ClusterManifest } from './local-cluster.js';
 import { renderMigration, renderStatus } from './status.js';
 import { repair } from './repair-command.js';
@@ -14,7 +15,11 @@ import { CHAOS_USAGE, chaos } from './chaos/index.js';
 const USAGE = `usage: ringblock <command> [options]
 
   node                     start one peer from RINGBLOCK_* variables or --flags (e.g. --name, --port, --zk)
-  up [--nodes 3] [--base-port 3000] [--data-dir .ringblock] [--backing file] [--detach]
+  storage-agent            reconcile this host's volumes/<name> records with SPDK (RINGBLOCK_SPDK_SOCK,
+                           RINGBLOCK_NVMF_TRANSPORT, RINGBLOCK_NVMF_ADDR, …; see README)
+  spdk-sim --sock PATH --state DIR [--device BDF=SIZE] [--no-rdma]
+                           an SPDK target emulator speaking SPDK's JSON-RPC (for local runs and tests)
+  up [--nodes 3] [--base-port 3000] [--data-dir .ringblock] [--backing file|spdk-sim] [--detach]
                            start ZooKeeper and N peers locally; Ctrl-C stops them
   down [--data-dir .ringblock]
                            stop a cluster started with up --detach
@@ -34,6 +39,10 @@ export async function runCommand(argv: string[]): Promise<number | undefined> {
     case 'node':
       await startNodeFromEnv(rest);
       return undefined;
+    case 'storage-agent':
+      return runStorageAgent(rest);
+    case 'spdk-sim':
+      return runSpdkSim(rest);
     case 'up':
       return up(rest);
     case 'down':
@@ -78,8 +87,8 @@ async function up(argv: string[]): Promise<number | undefined> {
   const basePort = Number(values['base-port']);
   if (!Number.isInteger(nodes) || nodes < 1 || nodes > 64) throw new Error(`--nodes must be 1..64, got "${values.nodes}"`);
   if (!Number.isInteger(basePort) || basePort < 0 || basePort > 65535 - nodes) throw new Error(`--base-port must be a port, got "${values['base-port']}"`);
-  if (values.backing !== 'file') throw new Error(`--backing ${values.backing} is not available yet (only "file"); spdk-sim comes with the SPDK issue`);
-  const cluster = await LocalCluster.start({ nodes, basePort, dataDir: values['data-dir'], detached: values.detach, deviceSize: values['device-size'] });
+  if (values.backing !== 'file' && values.backing !== 'spdk-sim') throw new Error(`--backing must be "file" or "spdk-sim", got "${values.backing}"`);
+  const cluster = await LocalCluster.start({ nodes, basePort, dataDir: values['data-dir'], detached: values.detach, deviceSize: values['device-size'], backing: values.backing });
   const manifest = cluster.manifest();
   process.stdout.write(describe(manifest, cluster.dataDir));
   if (values.detach) {
@@ -122,6 +131,7 @@ async function down(argv: string[]): Promise<number> {
     process.stdout.write(`stopped ${what} (pid ${pid})\n`);
   };
   await Promise.all(manifest.nodes.map((node) => stop(node.pid, node.name)));
+  for (const service of [...(manifest.services ?? [])].reverse()) await stop(service.pid, service.name);
   await stop(manifest.zk.pid, 'ZooKeeper');
   return 0;
 }

@@ -2,7 +2,7 @@
 // peers named node-1…node-N on consecutive ports, each on its own file-backed device, described by
 // `<data-dir>/cluster.json`. `ringblock up` runs one; the cluster tests drive one the same way.
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { access, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { findFreePort, startZooKeeper, type ZooKeeperProcess } from '@ringblock/coord';
@@ -17,8 +17,12 @@ const MAIN_SCRIPT = fileURLToPath(new URL('./main.js', import.meta.url));
 export interface ClusterManifest {
   zk: { connect: string; pid: number };
   nodes: { name: string; url: string; pid: number; dataDir: string; argv: string[]; env: Record<string, string> }[];
+  /** With --backing spdk-sim: the emulated SPDK target and its storage agent. */
+  services?: { name: string; url: string; pid: number; argv: string[]; env: Record<string, string> }[];
   token: string;
 }
+
+export type LocalBacking = 'file' | 'spdk-sim';
 
 export interface LocalClusterOptions {
   nodes: number;
@@ -29,6 +33,8 @@ export interface LocalClusterOptions {
   env?: Record<string, string>;
   deviceSize?: string;
   detached?: boolean;
+  /** spdk-sim: every peer's device is an lvol of an spdk-sim target, provisioned by a storage agent. */
+  backing?: LocalBacking;
 }
 
 export class LocalCluster {
@@ -38,6 +44,8 @@ export class LocalCluster {
     readonly token: string,
     readonly nodes: NodeProcess[],
     private readonly options: LocalClusterOptions,
+    /** spdk-sim and the storage agent (spdk-sim backing only). */
+    readonly services: NodeProcess[] = [],
   ) {}
 
   static async start(options: LocalClusterOptions): Promise<LocalCluster> {
@@ -46,6 +54,7 @@ export class LocalCluster {
     const zk = await startZooKeeper({ dataDir: join(dataDir, 'zookeeper'), ...(options.detached ? { detached: true } : {}) });
     const cluster = new LocalCluster(dataDir, zk, randomBytes(24).toString('hex'), [], options);
     try {
+      if (options.backing === 'spdk-sim') await cluster.startSpdkServices();
       for (let index = 1; index <= options.nodes; index++) {
         const port = options.basePort === 0 ? await findFreePort() : options.basePort + index - 1;
         cluster.nodes.push(await cluster.spawnNode(`node-${index}`, port));
@@ -108,6 +117,7 @@ export class LocalCluster {
     return {
       zk: { connect: this.zk.connect, pid: this.zk.pid },
       nodes: this.nodes.map((node) => ({ name: node.spec.name, url: node.spec.url, pid: node.pid ?? 0, dataDir: node.spec.dataDir, argv: node.spec.argv, env: node.spec.env })),
+      ...(this.services.length ? { services: this.services.map((service) => ({ name: service.spec.name, url: service.spec.url, pid: service.pid ?? 0, argv: service.spec.argv, env: service.spec.env })) } : {}),
       token: this.token,
     };
   }
@@ -119,7 +129,58 @@ export class LocalCluster {
   /** Stops every peer (graceful, in parallel), then ZooKeeper. */
   async stop(): Promise<void> {
     await Promise.all(this.nodes.map((node) => node.stop()));
+    for (const service of [...this.services].reverse()) await service.stop();
     await this.zk.stop();
+  }
+
+  /** The SPDK target emulator's socket (spdk-sim backing). */
+  get spdkSock(): string {
+    return join(this.dataDir, 'spdk', 'spdk.sock');
+  }
+
+  /**
+   * spdk-sim on a socket under the data dir, with one emulated NVMe drive big enough for every peer's
+   * volume, and a storage agent (host "local") that provisions and exports them.
+   */
+  private async startSpdkServices(): Promise<void> {
+    const dir = join(this.dataDir, 'spdk');
+    await mkdir(dir, { recursive: true });
+    const driveGiB = Math.max(16, Math.ceil((this.options.nodes + 4) * parseMiB(this.options.deviceSize ?? '256M') / 1024) * 2);
+    const sim = new NodeProcess({
+      name: 'spdk-sim',
+      url: '',
+      dataDir: dir,
+      argv: [process.execPath, MAIN_SCRIPT, 'spdk-sim', '--sock', this.spdkSock, '--state', join(dir, 'state'), '--device', `0000:00:04.0=${driveGiB}G`],
+      env: { RINGBLOCK_LOG_LEVEL: 'warn' },
+      logFile: join(dir, 'spdk-sim.log'),
+      ready: () => access(this.spdkSock).then(() => true, () => false),
+    });
+    sim.start({ detached: this.options.detached ?? false });
+    this.services.push(sim);
+    await sim.waitReady();
+    const agentPort = await findFreePort();
+    const agent = new NodeProcess({
+      name: 'storage-agent',
+      url: `http://127.0.0.1:${agentPort}`,
+      dataDir: dir,
+      argv: [process.execPath, MAIN_SCRIPT, 'storage-agent'],
+      env: {
+        RINGBLOCK_NAME: 'local',
+        RINGBLOCK_ZK: this.zk.connect,
+        RINGBLOCK_CLUSTER: 'default',
+        RINGBLOCK_SPDK_SOCK: this.spdkSock,
+        RINGBLOCK_NVMF_TRANSPORT: 'tcp',
+        RINGBLOCK_NVMF_ADDR: '127.0.0.1',
+        RINGBLOCK_AGENT_PORT: String(agentPort),
+        RINGBLOCK_AGENT_PASS_INTERVAL: '1s',
+        RINGBLOCK_VOLUME_RETRY_INITIAL: '200ms',
+        RINGBLOCK_LOG_LEVEL: this.options.env?.['RINGBLOCK_LOG_LEVEL'] ?? 'info',
+      },
+      logFile: join(dir, 'storage-agent.log'),
+    });
+    agent.start({ detached: this.options.detached ?? false });
+    this.services.push(agent);
+    await agent.waitReady();
   }
 
   private async spawnNode(name: string, port: number): Promise<NodeProcess> {
@@ -133,7 +194,7 @@ export class LocalCluster {
       RINGBLOCK_ZK: this.zk.connect,
       RINGBLOCK_CLUSTER: 'default',
       RINGBLOCK_DATA_DIR: dataDir,
-      RINGBLOCK_BACKING: 'file',
+      RINGBLOCK_BACKING: this.options.backing === 'spdk-sim' ? 'spdk' : 'file',
       RINGBLOCK_DEVICE: join(dataDir, 'device.img'),
       RINGBLOCK_DEVICE_SIZE: this.options.deviceSize ?? '256M',
       RINGBLOCK_TOKEN: this.token,
@@ -156,4 +217,11 @@ export async function readManifest(dataDir: string): Promise<ClusterManifest> {
     throw new Error(`no cluster at ${path}: start one with \`ringblock up\``);
   }
   return JSON.parse(text) as ClusterManifest;
+}
+
+/** "256M", "1G", "512" (MiB) → MiB. */
+function parseMiB(size: string): number {
+  const match = /^(\d+)([MG]?)$/i.exec(size.trim());
+  if (!match) throw new Error(`a device size such as 256M or 1G, got "${size}"`);
+  return Number(match[1]) * (match[2]?.toUpperCase() === 'G' ? 1024 : 1);
 }

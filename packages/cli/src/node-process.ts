@@ -17,6 +17,8 @@ export interface NodeSpec {
   argv: string[];
   env: Record<string, string>;
   logFile: string;
+  /** Whether the started process serves yet (default: its url answers GET /ready with 200). */
+  ready?: () => Promise<boolean>;
 }
 
 export class NodeProcess {
@@ -62,7 +64,7 @@ export class NodeProcess {
     void this.exited?.then(() => (exited = true));
     while (Date.now() < deadline) {
       if (exited) throw new Error(`node ${this.spec.name} exited before it was ready; see ${this.spec.logFile}`);
-      const ready = await fetch(`${this.spec.url}/ready`, { signal: AbortSignal.timeout(1_000) }).then((r) => r.status === 200, () => false);
+      const ready = this.spec.ready ? await this.spec.ready().catch(() => false) : await fetch(`${this.spec.url}/ready`, { signal: AbortSignal.timeout(1_000) }).then((r) => r.status === 200, () => false);
       if (ready) {
         this.ready = true;
         return;

@@ -23,6 +23,8 @@ export interface NodeConfig {
   downGraceMs: number;
   staleGraceMs: number;
   sessionTimeoutMs: number;
+  /** backing=spdk: the storage agent host to ask for the volume (default: the least loaded agent). */
+  volumeHost: string | undefined;
   zkUser: string | undefined;
   zkPassword: string | undefined;
   /** Limits of the HTTP server. */
@@ -174,6 +176,7 @@ export function parseConfig(env: Env): NodeConfig {
     downGraceMs: duration(env, 'DOWN_GRACE', 60_000),
     staleGraceMs: duration(env, 'STALE_GRACE', 600_000),
     sessionTimeoutMs: duration(env, 'SESSION_TIMEOUT', 10_000),
+    volumeHost: read(env, 'VOLUME_HOST'),
     zkUser,
     zkPassword,
     headersTimeoutMs: duration(env, 'HEADERS_TIMEOUT', 10_000),

@@ -19,6 +19,11 @@ export interface TaskRecord {
 }
 
 const TASK_ID = /^[0-9a-f-]{36}$/;
+
+/** Whether `id` has the shape of a task id (a UUID): what may be passed on to peers. */
+export function isTaskId(id: string): boolean {
+  return TASK_ID.test(id);
+}
 const NODE_NAME = /^[A-Za-z0-9._~:-]{1,255}$/;
 
 export class Decommissions {
@@ -152,7 +157,7 @@ export class Decommissions {
   };
 }
 
-export function decommissionRoutes(decommissions: Decommissions, membership: ClusterMembership, migration: () => MigrationStatus, repairTask: (id: string) => Promise<unknown> = async () => undefined): Route[] {
+export function decommissionRoutes(decommissions: Decommissions, membership: ClusterMembership, migration: () => MigrationStatus, otherTask: (id: string) => Promise<unknown> = async () => undefined): Route[] {
   return [
     {
       name: 'decommission',
@@ -174,10 +179,10 @@ export function decommissionRoutes(decommissions: Decommissions, membership: Clu
         GET: async ({ res, params }) => {
           const task = await decommissions.task(params[0]!);
           if (!task) {
-            // Repair tasks live on the nodes that run them (GET /repairs/{id} gathers them).
-            const repair = TASK_ID.test(params[0]!) ? await repairTask(params[0]!) : undefined;
-            if (!repair) throw new HttpError(404, 'NOT_FOUND', `no task ${params[0]}`);
-            return sendJson(res, 200, repair);
+            // Volume tasks live in their trail, repair tasks on the nodes that run them (GET /repairs/{id} gathers them).
+            const other = await otherTask(params[0]!);
+            if (!other) throw new HttpError(404, 'NOT_FOUND', `no task ${params[0]}`);
+            return sendJson(res, 200, other);
           }
           const inRing = membership.committedRing()?.nodes.some((node) => node.name === task.node) ?? false;
           const status = migration();

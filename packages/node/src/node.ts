@@ -6,7 +6,8 @@ import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { pino, type Logger } from 'pino';
 import { loadHasher } from '@ringblock/ring';
-import { ClusterMembership, RingMaintainer, retryTransient, type MemberInfo } from '@ringblock/coord';
+import { ClusterMembership, clusterPaths, RingMaintainer, retryTransient, type MemberInfo } from '@ringblock/coord';
+import { VolumeStore } from '@ringblock/spdk';
 import { ClusterView } from './cluster-view.js';
 import { Coordinator, type Owner } from './coordinator.js';
 import { HintedHandoff } from './hints.js';
@@ -24,8 +25,10 @@ import { MigrationExecutor } from './migration-executor.js';
 import { NodeTransferRunner } from './transfer-runner.js';
 import { transferRoutes } from './transfer/index.js';
 import { staleRelease } from './stale-release.js';
-import { Decommissions, decommissionRoutes } from './decommission.js';
+import { Decommissions, decommissionRoutes, isTaskId } from './decommission.js';
 import { createRepairer, type RepairService } from './repair/index.js';
+import { volumeRoutes, volumeTask } from './volume-routes.js';
+import { BackingVolume } from './backing-volume.js';
 import { ConfigError, flagsToEnv, parseConfig, type NodeConfig } from './config.js';
 
 export type NodeState = 'starting' | 'ready' | 'fenced' | 'draining' | 'stopped';
@@ -59,14 +62,22 @@ export class RingblockNode {
     private readonly peers: Peers,
     private readonly http: HttpServer,
     readonly metrics: NodeMetrics,
+    private readonly volume: BackingVolume | undefined,
   ) {}
 
-  static async start(config: NodeConfig, log: Logger): Promise<RingblockNode> {
+  /** Set once a committed ring held this node: leaving it afterwards means it was taken out (decommission). */
+  private wasInRing = false;
+
+  static async start(given: NodeConfig, log: Logger): Promise<RingblockNode> {
     const hasher = await loadHasher();
+    // On SPDK the device is the attached volume, its size the lvol's.
+    const volume = given.backing === 'spdk' ? await BackingVolume.attach(given, log) : undefined;
+    const config: NodeConfig = volume ? { ...given, device: volume.device, deviceSizeBytes: volume.sizeBytes } : given;
     await mkdir(dirname(config.device), { recursive: true });
     // Metrics need the device's figures, the device reports syncs to metrics: bound late.
     let onSync = (_durationMs: number) => {};
     const local = await LocalReplica.open(config.device, config.deviceSizeBytes, log, (durationMs) => onSync(durationMs));
+    await volume?.watchGrowth(async (sizeBytes) => void (await local.engine.grow({ sizeBytes })));
     const self: MemberInfo = {
       name: config.name,
       addr: config.advertiseAddr,
@@ -152,6 +163,9 @@ export class RingblockNode {
       log,
       onPass: (checked, corrupt, repaired) => node.metrics.scrubbed(checked, corrupt, repaired),
     });
+    // Volume records (DESIGN §8) through this node's ZooKeeper session; none while it has no client.
+    const volumes = new VolumeStore(() => membership.client!, clusterPaths(config.cluster));
+    const volumeStore = () => (membership.client ? volumes : undefined);
     const decommissions = new Decommissions(membership, config.cluster, log, () => void node.maintainer.recheck().catch(() => undefined));
     const metrics = new NodeMetrics(
       { node: config.name },
@@ -193,7 +207,8 @@ export class RingblockNode {
       [
         ...blockRoutes({ coordinator, bodyTimeoutMs: config.requestTimeoutMs, epoch: () => view.currentEpoch() }),
         ...transferRoutes({ engine, hasher: { h64: (bytes) => hasher.h64Bytes(bytes) }, epoch: () => view.currentEpoch(), onError: (error) => log.error({ err: error }, 'transfer receive failed') }),
-        ...decommissionRoutes(decommissions, membership, () => migration.status(), (id) => repair.taskStatus(id)),
+        ...decommissionRoutes(decommissions, membership, () => migration.status(), async (id) => (await volumeTask(volumeStore(), id)) ?? (isTaskId(id) ? repair.taskStatus(id) : undefined)),
+        ...volumeRoutes({ store: volumeStore, bodyTimeoutMs: config.requestTimeoutMs }),
         ...repair.routes(),
         ...internalRoutes({ local, clock, epoch: () => view.currentEpoch(), onNewerEpoch: (epoch) => log.debug({ epoch }, 'a peer routes by a newer ring epoch; the ring watch brings it'), bodyTimeoutMs: config.requestTimeoutMs }),
         ...statusRoutes({
@@ -231,7 +246,7 @@ export class RingblockNode {
       },
       settled: () => migration.setTarget(null),
     });
-    node = new RingblockNode(config, log, local, membership, maintainer, migration, decommissions, hints, scrubber, repair, view, peers, http, metrics);
+    node = new RingblockNode(config, log, local, membership, maintainer, migration, decommissions, hints, scrubber, repair, view, peers, http, metrics, volume);
     membership.on('members', () => {
       view.setLive(membership.liveMembers());
       hints.replaySoon();
@@ -298,15 +313,22 @@ export class RingblockNode {
     await this.repair.stop();
     this.decommissions.stop();
     await this.migration.stop();
+    const takenOut = this.wasInRing && !(this.membership.committedRing()?.nodes.some((node) => node.name === this.config.name) ?? true);
     await this.membership.stop().catch((error: unknown) => this.log.warn({ err: error }, 'deregistering failed'));
     await this.peers.close();
     await this.local.close();
+    if (this.volume) {
+      // Out of the ring, its data moved away: the volume goes back to the pool.
+      if (takenOut) await this.volume.release().catch((error: unknown) => this.log.error({ err: error }, 'releasing the backing volume failed (it stays; delete it with DELETE /volumes/<name>)'));
+      await this.volume.close();
+    }
     this.state = 'stopped';
     this.log.info('stopped');
   }
 
   private adoptRing(): void {
     const ring = this.membership.committedRing();
+    if (ring?.nodes.some((node) => node.name === this.config.name)) this.wasInRing = true;
     if (ring && this.view.setRing(ring.epoch, ring.nodes)) this.log.info({ epoch: ring.epoch, nodes: ring.nodes.map((n) => n.name) }, 'routing by a new ring');
   }
 }

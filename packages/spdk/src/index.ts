@@ -27,3 +27,6 @@ export * from './volumes/record.js';
 export * from './volumes/store.js';
 export * from './agent/backend.js';
 export * from './agent/agent.js';
+export { runStorageAgent } from './agent/run.js';
+export { loadAgentConfig, AgentConfigError, type AgentConfig } from './agent/config.js';
+export { discoverNvmeDevices } from './agent/discover.js';

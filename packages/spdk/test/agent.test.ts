@@ -251,6 +251,17 @@ t.test('a second agent for the same host refuses to start', async (t) => {
   const r = await rig(t);
   await r.startAgent();
   const backend = new SpdkVolumeBackend(r.api, { lvstore: 'lvs0', devices: [], listener: { trtype: 'TCP', traddr: '127.0.0.1', trsvcid: '4420' }, thin: true });
-  const second = new StorageAgent({ host: 'host-a', client: r.client, paths: r.paths, backend, log });
+  const second = new StorageAgent({ host: 'host-a', client: r.client, paths: r.paths, backend, log, registerWaitMs: 300 });
   await t.rejects(second.start(), /another storage agent serves host "host-a"/);
+});
+
+t.test("a restarted agent waits for its predecessor's registration to go, then serves", async (t) => {
+  const r = await rig(t);
+  const first = await r.startAgent();
+  await first.stop();
+  const waiting = r.startAgent({ registerWaitMs: 10_000 });
+  // The predecessor's session ends (here: its znode goes, as at session expiry) while the new one waits.
+  await r.client.remove(`${r.paths.agents}/host-a`);
+  await waiting;
+  t.ok(await r.client.exists(`${r.paths.agents}/host-a`), 'registered');
 });

@@ -16,6 +16,12 @@ export type ErrorCode =
   | 'NOT_READY'
   | 'SHUTTING_DOWN'
   | 'REQUEST_TIMEOUT'
+  /** A volume request its state machine refuses (e.g. delete while attached). */
+  | 'INVALID_TRANSITION'
+  /** The storage agent cannot reach SPDK. */
+  | 'SPDK_UNREACHABLE'
+  /** No storage agent answered for the volume's host. */
+  | 'AGENT_UNAVAILABLE'
   | 'INTERNAL';
 
 export class HttpError extends Error {

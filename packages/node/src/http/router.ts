@@ -18,8 +18,8 @@ export interface Route {
   /** Matched against the raw (percent-encoded) path. */
   pattern: RegExp;
   methods: Readonly<Record<string, Handler>>;
-  /** Internal and admin routes need `Authorization: Bearer <cluster token>`. */
-  requiresToken?: boolean;
+  /** Internal and admin routes need `Authorization: Bearer <cluster token>` (true: every method; a list: those methods). */
+  requiresToken?: boolean | readonly string[];
   /** Name used in metrics and traces (never a block id). */
   name: string;
 }

@@ -108,7 +108,8 @@ function dispatch(router: Router, req: IncomingMessage, res: ServerResponse, set
     const url = new URL(query === -1 ? '/' : target.slice(query), 'http://node');
     const match = router.match(req.method ?? 'GET', path);
     setRoute(match.route.name);
-    if (match.route.requiresToken) router.authorize(req);
+    const guard = match.route.requiresToken;
+    if (guard === true || (Array.isArray(guard) && guard.includes(req.method ?? ''))) router.authorize(req);
     await match.handler({ req, res, url, params: match.params });
   };
   run().catch((error: unknown) => {

@@ -7,10 +7,9 @@
 //   GET  /repairs/{id} → the task gathered from every ring node (progress.ts)
 import { checkSenderEpoch } from '../http/epoch.js';
 import type { IncomingMessage } from 'node:http';
+import { readJsonBody } from '../http/json-body.js';
 import { HttpError, sendJson } from '../http/errors.js';
 import type { Route } from '../http/router.js';
-import { BodyReader } from '../transfer/body-reader.js';
-import { isTransferError } from '../transfer/errors.js';
 import { hashesToHex } from './merkle.js';
 import {
   BadMessage, isTaskId, MERKLE_PATH, parseMerkleRequest, parsePurgeRequest, parsePushRequest, parseTaskStart, PURGE_PATH, PUSH_PATH,
@@ -34,7 +33,7 @@ export function repairRoutes(repairer: Repairer, options: RepairRouteOptions): R
   /** The parsed body of an internal call, once its epoch is acceptable. */
   const internalBody = async <T>(req: IncomingMessage, parse: (value: unknown) => T, sameEpoch = false): Promise<T> => {
     checkEpoch(req, options, sameEpoch);
-    return parseBody(await readJsonBody(req, options.bodyTimeoutMs), parse);
+    return parseBody(await readRepairBody(req, options.bodyTimeoutMs), parse);
   };
   return [
     {
@@ -138,21 +137,6 @@ function parseBody<T>(value: unknown, parse: (value: unknown) => T): T {
 }
 
 /** A JSON body of at most REQUEST_BYTES_MAX bytes. */
-async function readJsonBody(req: IncomingMessage, timeoutMs: number): Promise<unknown> {
-  const reader = new BodyReader(req, { bytesMax: REQUEST_BYTES_MAX, idleMs: timeoutMs, totalMs: timeoutMs });
-  const chunks: Buffer[] = [];
-  try {
-    for (let chunk = await reader.next(); chunk !== undefined; chunk = await reader.next()) chunks.push(chunk);
-  } catch (error) {
-    if (isTransferError(error, 'TOO_LARGE')) throw new HttpError(413, 'BAD_REQUEST', `a repair request body has at most ${REQUEST_BYTES_MAX} bytes`, {}, { connection: 'close' });
-    if (isTransferError(error, 'TIMEOUT')) throw new HttpError(408, 'REQUEST_TIMEOUT', error.message);
-    throw error;
-  } finally {
-    reader.detach();
-  }
-  try {
-    return JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown;
-  } catch {
-    throw new HttpError(400, 'BAD_REQUEST', 'the body is not JSON');
-  }
+function readRepairBody(req: IncomingMessage, timeoutMs: number): Promise<unknown> {
+  return readJsonBody(req, { bytesMax: REQUEST_BYTES_MAX, timeoutMs, what: 'a repair request' });
 }

@@ -29,6 +29,8 @@ export interface StorageAgentOptions {
   lvolWithoutRecord?: LvolWithoutRecordPolicy;
   /** Pause between healing passes over every volume. */
   passIntervalMs?: number;
+  /** How long to wait for a previous agent's registration of this host to expire (its session). */
+  registerWaitMs?: number;
   now?: () => number;
 }
 
@@ -37,6 +39,8 @@ const VOLUMES_SERVED_MAX = 4_096;
 /** Steps one worker run takes at most (each is one state transition); more wait for the next trigger. */
 const STEPS_PER_RUN_MAX = 16;
 const PASS_INTERVAL_MS_DEFAULT = 5_000;
+/** A crashed agent's session lasts its timeout (10 s in run.ts); wait a little longer than that. */
+const REGISTER_WAIT_MS_DEFAULT = 30_000;
 
 export interface AgentStatus {
   host: string;
@@ -121,13 +125,37 @@ export class StorageAgent {
     for (const worker of this.workers.values()) worker.task.trigger();
   }
 
+  /**
+   * Registers `agents/<host>` (ephemeral). An agent restarted after a crash finds its predecessor's
+   * registration until that session expires: it waits for it to go (bounded), then refuses to run
+   * beside a live one.
+   */
   private async register(): Promise<void> {
+    const client = this.options.client;
     const path = `${this.options.paths.agents}/${this.options.host}`;
-    try {
-      await this.options.client.create(path, jsonBytes({ host: this.options.host, startedAt: this.now() }), { mode: 'ephemeral' });
-    } catch (error) {
-      if (!isCoordError(error, 'NODE_EXISTS')) throw error;
-      throw new CoordError('NODE_EXISTS', `another storage agent serves host "${this.options.host}" (agents/${this.options.host} exists); stop it first`);
+    const deadline = this.now() + (this.options.registerWaitMs ?? REGISTER_WAIT_MS_DEFAULT);
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await client.create(path, jsonBytes({ host: this.options.host, startedAt: this.now() }), { mode: 'ephemeral' });
+        return;
+      } catch (error) {
+        if (!isCoordError(error, 'NODE_EXISTS')) throw error;
+      }
+      const remaining = deadline - this.now();
+      if (remaining <= 0) throw new CoordError('NODE_EXISTS', `another storage agent serves host "${this.options.host}" (agents/${this.options.host} exists); stop it first`);
+      if (attempt === 0) this.log.warn({ host: this.options.host, waitMs: remaining }, 'agents/<host> is registered by another session (a previous agent that died?): waiting for it to expire');
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, Math.min(remaining, 1_000));
+        void client.exists(path, () => {
+          clearTimeout(timer);
+          resolve();
+        }).then((stat) => {
+          if (!stat) {
+            clearTimeout(timer);
+            resolve();
+          }
+        }, () => undefined);
+      });
     }
   }
 
