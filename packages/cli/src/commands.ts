@@ -4,7 +4,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { parseDuration, startNodeFromEnv } from '@ringblock/node';
 import { runSpdkSim, runStorageAgent } from '@ringblock/spdk';
-import { LocalCluster, readManifest, type ClusterManifest } from './local-cluster.js';
+import { LocalCluster, readManifest, releaseLoopDevices, type ClusterManifest } from './local-cluster.js';
 import { renderMigration, renderStatus } from './status.js';
 import { repair } from './repair-command.js';
 import { runClusterBench } from './bench/cluster-bench.js';
@@ -133,6 +133,7 @@ async function down(argv: string[]): Promise<number> {
   await Promise.all(manifest.nodes.map((node) => stop(node.pid, node.name)));
   for (const service of [...(manifest.services ?? [])].reverse()) await stop(service.pid, service.name);
   await stop(manifest.zk.pid, 'ZooKeeper');
+  for (const device of await releaseLoopDevices(values['data-dir'])) process.stdout.write(`detached ${device}\n`);
   return 0;
 }
 

@@ -6,6 +6,7 @@ import { access, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { findFreePort, startZooKeeper, type ZooKeeperProcess } from '@ringblock/coord';
+import { LoopAttacher } from '@ringblock/spdk';
 import { NodeProcess } from './node-process.js';
 
 export const CLUSTER_FILE = 'cluster.json';
@@ -126,11 +127,12 @@ export class LocalCluster {
     await writeFile(join(this.dataDir, CLUSTER_FILE), `${JSON.stringify(this.manifest(), null, 2)}\n`);
   }
 
-  /** Stops every peer (graceful, in parallel), then ZooKeeper. */
+  /** Stops every peer (graceful, in parallel), the SPDK services, then ZooKeeper. */
   async stop(): Promise<void> {
     await Promise.all(this.nodes.map((node) => node.stop()));
     for (const service of [...this.services].reverse()) await service.stop();
     await this.zk.stop();
+    if (this.options.backing === 'spdk-sim') await releaseLoopDevices(this.dataDir);
   }
 
   /** The SPDK target emulator's socket (spdk-sim backing). */
@@ -224,4 +226,14 @@ function parseMiB(size: string): number {
   const match = /^(\d+)([MG]?)$/i.exec(size.trim());
   if (!match) throw new Error(`a device size such as 256M or 1G, got "${size}"`);
   return Number(match[1]) * (match[2]?.toUpperCase() === 'G' ? 1024 : 1);
+}
+
+/**
+ * Peers on spdk-sim attach their lvol files through loop devices and detach them when they stop
+ * gracefully; a killed peer leaves its loop device behind. Detaches whatever is still over a file
+ * under the cluster's data dir (no loop device outlives its cluster).
+ */
+export async function releaseLoopDevices(dataDir: string): Promise<string[]> {
+  const loop = new LoopAttacher();
+  return (await loop.usable()) ? loop.detachUnder(dataDir) : [];
 }

@@ -2,10 +2,14 @@
 // devices are lvols of an spdk-sim target, provisioned and exported by a real storage agent process
 // through volume records in a real ZooKeeper. Volumes reach `attached`, blocks are stored on them, an
 // SSE client follows a new node's volume from creation to attachment, the volume API refuses what its
-// state machine refuses, a resize grows the engine, and restarting the agent changes nothing.
+// state machine refuses, a resize grows the engine, and restarting the agent changes nothing. Where
+// losetup works here each peer runs on a loop device over its lvol's file (a real block device, as
+// /dev/nvmeXnY is in production): a killed peer comes back on the same one, and none outlives the cluster.
 import t from 'tap';
-import { SpdkApi, SpdkRpcClient, type VolumeRecord, type VolumeTransitionRecord } from '@ringblock/spdk';
+import { LoopAttacher, parseLoopList, SpdkApi, SpdkRpcClient, type VolumeRecord, type VolumeTransitionRecord } from '@ringblock/spdk';
+import { execFileSync } from 'node:child_process';
 import { eventually, getBlock, putBlock, randomBlock, request, startCluster } from './support/cluster.js';
+import { checkDocumented, openApiDocument } from './support/openapi.js';
 
 const SSE_TIMEOUT_MS = 60_000;
 
@@ -46,7 +50,20 @@ async function readEvents(url: string, until: (event: SseEvent) => boolean): Pro
   }
 }
 
+interface Health {
+  device: { path: string; capacityBytes: number };
+  backing: Record<string, unknown>;
+}
+
+/** The loop devices over a file, as losetup lists them. */
+function loopsOver(file: string): string[] {
+  const list = parseLoopList(execFileSync('losetup', ['--list', '--json', '--output', 'NAME,BACK-FILE'], { encoding: 'utf8' }));
+  return list.filter((loop) => loop.backFile === file).map((loop) => loop.name);
+}
+
 t.test('a cluster on spdk-sim volumes', async (t) => {
+  const viaLoop = await new LoopAttacher().usable();
+  t.comment(viaLoop ? 'peers attach through loop devices' : 'losetup is not usable here: peers open the lvol files');
   const cluster = await startCluster(t, { backing: 'spdk-sim', env: { RINGBLOCK_DOWN_GRACE: '60s' } });
   const [one, two, three] = cluster.nodes;
   const url = one!.spec.url;
@@ -62,8 +79,10 @@ t.test('a cluster on spdk-sim volumes', async (t) => {
     for (const volume of list) {
       t.match(subsystems.find((subsystem) => subsystem.nqn === volume.export?.nqn), { namespaces: [{ uuid: volume.lvol!.uuid }] }, `${volume.name} exported in SPDK`);
       const node = cluster.node(volume.name);
-      const health = (await request(`${node.spec.url}/health`)).json<{ device: { path: string } }>();
-      t.equal(health.device.path, volume.simFile, `${volume.name} opened its engine on the lvol's data`);
+      const health = (await request(`${node.spec.url}/health`)).json<Health>();
+      t.match(health.backing, { kind: 'spdk', volume: volume.name, state: 'attached', attachedVia: viaLoop ? 'loop' : 'file', nqn: volume.export!.nqn, nsid: volume.export!.nsid, device: health.device.path });
+      if (viaLoop) t.same(loopsOver(volume.simFile!), [health.device.path], `${volume.name} opened its engine on a loop device over the lvol's data`);
+      else t.equal(health.device.path, volume.simFile, `${volume.name} opened its engine on the lvol's data`);
     }
   });
 
@@ -118,6 +137,28 @@ t.test('a cluster on spdk-sim volumes', async (t) => {
     t.match(reconcile.json(), { volume: 'node-3', observed: 'attached', state: 'attached' });
   });
 
+  await t.test('volume routes and /health answer as /openapi.json documents', async (t) => {
+    const document = await openApiDocument(url);
+    const check = async (path: string, method: string, target: string, init: RequestInit = {}) => checkDocumented(t, document, path, method, await request(`${url}${target}`, { method: method.toUpperCase(), ...init }));
+    const post = (body: unknown) => ({ headers: auth, body: JSON.stringify(body) });
+    await check('/volumes', 'get', '/volumes');
+    await check('/volumes/{name}', 'get', '/volumes/node-1');
+    await check('/volumes/{name}', 'get', '/volumes/nope');
+    await check('/volumes/{name}', 'delete', '/volumes/node-1', { headers: auth });
+    await check('/volumes/{name}', 'delete', '/volumes/node-1');
+    await check('/volumes/{name}/resize', 'post', '/volumes/node-1/resize', post({ sizeMib: 'big' }));
+    await check('/volumes/{name}/snapshots', 'post', '/volumes/node-1/snapshots', post({ name: 'before-upgrade' }));
+    await check('/volumes/{name}/snapshots', 'post', '/volumes/node-1/snapshots', post({ name: '../x' }));
+    // The snapshot done (later subtests compare records across an agent restart).
+    await eventually('the snapshot', async () => {
+      const record = (await request(`${url}/volumes/node-1`)).json<VolumeRecord>();
+      return record.fsm.state === 'attached' && record.snapshots?.includes('before-upgrade');
+    });
+    await check('/volumes/{name}/reconcile', 'post', '/volumes/node-1/reconcile', { headers: auth });
+    await check('/volumes/{name}/events', 'get', '/volumes/no%20such/events');
+    for (const node of cluster.nodes) checkDocumented(t, document, '/health', 'get', await request(`${node.spec.url}/health`));
+  });
+
   await t.test('restarting the storage agent changes nothing', async (t) => {
     const agent = cluster.services.find((service) => service.spec.name === 'storage-agent')!;
     const before = await volumes();
@@ -131,5 +172,28 @@ t.test('a cluster on spdk-sim volumes', async (t) => {
     const block = randomBlock();
     t.equal((await putBlock(url, 'after-agent-restart', block)).status, 201);
     t.ok((await getBlock(three!.spec.url, 'after-agent-restart')).body.equals(block));
+  });
+
+  await t.test('a killed peer comes back on its volume (the same loop device), its blocks intact', async (t) => {
+    const block = randomBlock();
+    t.equal((await putBlock(url, 'before-kill', block)).status, 201);
+    const before = (await request(`${three!.spec.url}/health`)).json<Health>();
+    await three!.kill();
+    three!.start();
+    await three!.waitReady();
+    const after = (await request(`${three!.spec.url}/health`)).json<Health>();
+    t.equal(after.device.path, before.device.path, 'same device');
+    t.match(after.backing, { state: 'attached', attachedVia: viaLoop ? 'loop' : 'file' });
+    const reply = await getBlock(three!.spec.url, 'before-kill', 'all');
+    t.equal(reply.status, 200);
+    t.ok(reply.body.equals(block), 'read back identical at consistency all');
+  });
+
+  await t.test('no loop device outlives the cluster', { skip: !viaLoop && 'losetup is not usable here' }, async (t) => {
+    const files = (await volumes()).map((volume) => volume.simFile!);
+    await one!.stop();
+    t.same(loopsOver(files[0]!), [], 'a peer stopping detaches its own');
+    await cluster.stop();
+    t.same(files.flatMap(loopsOver), [], 'the cluster detaches what killed peers left');
   });
 });

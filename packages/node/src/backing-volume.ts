@@ -1,8 +1,8 @@
 // A peer on SPDK (`RINGBLOCK_BACKING=spdk`, DESIGN §8): before opening its engine it asks for its
 // volume (`volumes/<name>`, host: RINGBLOCK_VOLUME_HOST or the registered storage agent serving the
 // fewest volumes), waits for `available`, asks for the attach (the agent exports it over NVMe-oF),
-// waits for `attached`, and connects it: with the kernel initiator by NQN in production, or, on
-// spdk-sim, through the lvol's data file. A growing record grows the device; a decommissioned node
+// waits for `attached`, and connects it (volume-connector.ts): with the kernel initiator by NQN in
+// production, on spdk-sim through a loop device over the lvol's data file (or the file). A growing record grows the device; a decommissioned node
 // detaches and deletes its volume when it stops.
 import type { Logger } from 'pino';
 import { clusterPaths, digestAcl, ZkClient } from '@ringblock/coord';
@@ -11,27 +11,13 @@ import {
   type VolumeEvent, type VolumeRecord, type VolumeState,
 } from '@ringblock/spdk';
 import type { NodeConfig } from './config.js';
+import { chooseConnector, type VolumeConnector } from './volume-connector.js';
 
 const MIB = 1024 * 1024;
 /** Bound on waiting for an agent, for provisioning and for the attach. */
 const VOLUME_WAIT_MS = 10 * 60_000;
 const RELEASE_WAIT_MS = 2 * 60_000;
 const SESSION_TIMEOUT_MS = 10_000;
-
-/** How the host side reaches an exported volume: a block device path for the engine. */
-export interface VolumeConnector {
-  connect(record: VolumeRecord): Promise<string>;
-  disconnect(record: VolumeRecord): Promise<void>;
-}
-
-/** spdk-sim: the lvol's data file is the device (a loop device over it changes nothing for the engine). */
-export const SIM_FILE_CONNECTOR: VolumeConnector = {
-  async connect(record) {
-    if (!record.simFile) throw new Error(`volume ${record.name} is attached but its record has no data file: is its agent on spdk-sim?`);
-    return record.simFile;
-  },
-  async disconnect() {},
-};
 
 export class BackingVolumeError extends Error {
   override readonly name = 'BackingVolumeError';
@@ -53,7 +39,7 @@ export class BackingVolume {
   }
 
   /** Provisions (or finds) and attaches this node's volume; returns it with the device to open. */
-  static async attach(config: NodeConfig, log: Logger, connector: VolumeConnector = SIM_FILE_CONNECTOR): Promise<BackingVolume> {
+  static async attach(config: NodeConfig, log: Logger): Promise<BackingVolume> {
     const auth = config.zkUser && config.zkPassword ? { user: config.zkUser, password: config.zkPassword } : undefined;
     const client = await ZkClient.connect(config.zk, { sessionTimeoutMs: SESSION_TIMEOUT_MS, connectTimeoutMs: VOLUME_WAIT_MS, logger: log, ...(auth ? { auth, defaultAcl: digestAcl(auth) } : {}) });
     try {
@@ -73,8 +59,9 @@ export class BackingVolume {
         await applyTolerant(store, config.name, { type: 'attach' });
         record = await waitFor(store, config.name, ['attached'], VOLUME_WAIT_MS, log);
       }
+      const connector = await chooseConnector(config, record);
       const device = await connector.connect(record);
-      log.info({ volume: config.name, device, nqn: record.export?.nqn, sizeMib: record.lvol?.sizeMib }, 'backing volume attached');
+      log.info({ volume: config.name, device, via: connector.via, nqn: record.export?.nqn, sizeMib: record.lvol?.sizeMib }, 'backing volume attached');
       return new BackingVolume(client, store, config.name, connector, log, record, device);
     } catch (error) {
       await client.close();
@@ -82,14 +69,32 @@ export class BackingVolume {
     }
   }
 
-  /** Calls `onGrow` with the new size whenever the volume's lvol grows (a resize finished). */
+  /** What /health shows of it. */
+  status(): Record<string, unknown> {
+    const { record } = this;
+    return {
+      volume: record.name,
+      host: record.host,
+      state: record.fsm.state,
+      sizeMib: record.lvol?.sizeMib ?? record.sizeMib,
+      attachedVia: this.connector.via,
+      device: this.device,
+      ...(record.export ? { nqn: record.export.nqn, target: `${record.export.trtype} ${record.export.traddr}:${record.export.trsvcid}`, nsid: record.export.nsid } : {}),
+    };
+  }
+
+  /**
+   * Calls `onGrow` with the new size whenever the volume's lvol grows (a resize finished), after the
+   * host's device took the new size (loop capacity set, NVMe namespaces rescanned).
+   */
   async watchGrowth(onGrow: (sizeBytes: number) => Promise<void>): Promise<void> {
     await this.store.watch(this.name, (volume) => {
       if (!volume) return;
       const before = this.sizeBytes;
       this.record = volume.record;
       if (this.sizeBytes > before) {
-        void onGrow(this.sizeBytes).then(
+        const record = this.record;
+        void this.connector.refresh(record, this.device).then(() => onGrow(this.sizeBytes)).then(
           () => this.log.info({ sizeBytes: this.sizeBytes }, 'the device grew with its volume'),
           (error: unknown) => this.log.error({ err: error }, 'growing the engine with its volume failed'),
         );
@@ -97,14 +102,18 @@ export class BackingVolume {
     });
   }
 
-  /** A decommissioned node gives its volume back: detach, then delete (bounded waits). */
+  /** A decommissioned node gives its volume back: detach, then delete (bounded waits). Call after close(). */
   async release(): Promise<void> {
-    await this.connector.disconnect(this.record);
     await applyTolerant(this.store, this.name, { type: 'detach' });
     await waitFor(this.store, this.name, ['available'], RELEASE_WAIT_MS, this.log);
     await applyTolerant(this.store, this.name, { type: 'delete' });
     await waitFor(this.store, this.name, ['deleted'], RELEASE_WAIT_MS, this.log);
     this.log.info({ volume: this.name }, 'backing volume detached and deleted');
+  }
+
+  /** The host lets go of the device (after the engine closed it); the volume stays attached. */
+  async disconnect(): Promise<void> {
+    await this.connector.disconnect(this.record);
   }
 
   async close(): Promise<void> {

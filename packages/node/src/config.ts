@@ -4,6 +4,8 @@
 import { hostname } from 'node:os';
 
 export type Backing = 'file' | 'spdk';
+export type VolumeAttach = 'auto' | 'nvme' | 'loop' | 'file';
+const VOLUME_ATTACH: readonly VolumeAttach[] = ['auto', 'nvme', 'loop', 'file'];
 
 export interface NodeConfig {
   name: string;
@@ -25,6 +27,11 @@ export interface NodeConfig {
   sessionTimeoutMs: number;
   /** backing=spdk: the storage agent host to ask for the volume (default: the least loaded agent). */
   volumeHost: string | undefined;
+  /** backing=spdk: how this host reaches the volume (auto: the kernel NVMe-oF initiator, or on spdk-sim a loop device when losetup works here, else the file). */
+  volumeAttach: VolumeAttach;
+  /** Kernel initiator: our host NQN (default: /etc/nvme/hostnqn) and how long a lost controller is retried (seconds; default the kernel's). */
+  nvmeHostNqn: string | undefined;
+  nvmeCtrlLossTmoS: number | undefined;
   zkUser: string | undefined;
   zkPassword: string | undefined;
   /** Limits of the HTTP server. */
@@ -147,6 +154,8 @@ export function parseConfig(env: Env): NodeConfig {
   if (!/^[^\s,]+:\d+(,[^\s,]+:\d+)*(\/[^\s]*)?$/.test(zk)) throw new ConfigError('ZK', `must be host:port[,host:port...], got "${zk}"`);
   const backing = read(env, 'BACKING') ?? 'file';
   if (backing !== 'file' && backing !== 'spdk') throw new ConfigError('BACKING', `must be "file" or "spdk", got "${backing}"`);
+  const volumeAttach = (read(env, 'VOLUME_ATTACH') ?? 'auto') as VolumeAttach;
+  if (!VOLUME_ATTACH.includes(volumeAttach)) throw new ConfigError('VOLUME_ATTACH', `must be one of ${VOLUME_ATTACH.join(', ')}, got "${volumeAttach}"`);
   const dataDir = read(env, 'DATA_DIR') ?? `.ringblock/${nodeName}`;
   const deviceSizeBytes = size(env, 'DEVICE_SIZE', 256 * 1024 * 1024, 1024 * 1024);
   const token = read(env, 'TOKEN');
@@ -177,6 +186,9 @@ export function parseConfig(env: Env): NodeConfig {
     staleGraceMs: duration(env, 'STALE_GRACE', 600_000),
     sessionTimeoutMs: duration(env, 'SESSION_TIMEOUT', 10_000),
     volumeHost: read(env, 'VOLUME_HOST'),
+    volumeAttach,
+    nvmeHostNqn: read(env, 'NVME_HOSTNQN'),
+    nvmeCtrlLossTmoS: ctrlLossTmo(env),
     zkUser,
     zkPassword,
     headersTimeoutMs: duration(env, 'HEADERS_TIMEOUT', 10_000),
@@ -201,6 +213,14 @@ export function parseConfig(env: Env): NodeConfig {
 }
 
 /** RINGBLOCK_TOMBSTONE_GRACE (default 24 h): with hints on, at least RINGBLOCK_HINT_MAX_AGE, or a hint older than a purged delete could bring the block back. */
+/** Seconds, or -1 for "reconnect forever" (nvme-cli's own convention); unset keeps the kernel's default. */
+function ctrlLossTmo(env: Env): number | undefined {
+  const raw = read(env, 'NVME_CTRL_LOSS_TMO');
+  if (raw === undefined) return undefined;
+  if (raw === '-1') return -1;
+  return integer(env, 'NVME_CTRL_LOSS_TMO', 600, 0, 86_400);
+}
+
 function tombstoneGrace(env: Env): number {
   const graceMs = duration(env, 'TOMBSTONE_GRACE', 24 * 3_600_000);
   const hintMaxAgeMs = duration(env, 'HINT_MAX_AGE', 3 * 3_600_000);

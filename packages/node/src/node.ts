@@ -77,7 +77,8 @@ export class RingblockNode {
     // Metrics need the device's figures, the device reports syncs to metrics: bound late.
     let onSync = (_durationMs: number) => {};
     const local = await LocalReplica.open(config.device, config.deviceSizeBytes, log, (durationMs) => onSync(durationMs));
-    await volume?.watchGrowth(async (sizeBytes) => void (await local.engine.grow({ sizeBytes })));
+    // A block device (loop, NVMe) reports its own new size; a file is extended to the lvol's.
+    await volume?.watchGrowth(async (sizeBytes) => void (await (local.engine.stats().device.kind === 'block' ? local.engine.grow() : local.engine.grow({ sizeBytes }))));
     const self: MemberInfo = {
       name: config.name,
       addr: config.advertiseAddr,
@@ -214,7 +215,7 @@ export class RingblockNode {
         ...statusRoutes({
           name: config.name,
           cluster: config.cluster,
-          backing: config.backing,
+          backing: () => ({ kind: config.backing, ...volume?.status() }),
           devicePath: config.device,
           lifecycle: () => node.lifecycle,
           notReadyReason: () => node.notReadyReason(),
@@ -318,6 +319,7 @@ export class RingblockNode {
     await this.peers.close();
     await this.local.close();
     if (this.volume) {
+      await this.volume.disconnect().catch((error: unknown) => this.log.warn({ err: error }, 'disconnecting the backing volume failed'));
       // Out of the ring, its data moved away: the volume goes back to the pool.
       if (takenOut) await this.volume.release().catch((error: unknown) => this.log.error({ err: error }, 'releasing the backing volume failed (it stays; delete it with DELETE /volumes/<name>)'));
       await this.volume.close();

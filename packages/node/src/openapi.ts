@@ -1,5 +1,6 @@
 // The OpenAPI 3.1 document of the public API, served at /openapi.json. A test checks real responses
 // of a running node against it, so it cannot drift from what the node does.
+import { VOLUME_NAME_PATTERN, VOLUME_STATES } from '@ringblock/spdk';
 const error = (codes: string[], extra: Record<string, unknown> = {}) => ({
   description: codes.join(', '),
   content: {
@@ -32,6 +33,27 @@ const member = {
     usedBytes: { type: ['integer', 'null'] },
   },
 };
+
+const volumeName = { name: 'name', in: 'path', required: true, schema: { type: 'string', pattern: VOLUME_NAME_PATTERN } };
+const volume = {
+  type: 'object',
+  required: ['name', 'host', 'sizeMib', 'fsm', 'createdAt', 'updatedAt'],
+  properties: {
+    name: { type: 'string' },
+    host: { type: 'string' },
+    sizeMib: { type: 'integer' },
+    fsm: { type: 'object', required: ['state'], properties: { state: { type: 'string', enum: VOLUME_STATES }, attempt: { type: 'integer' }, lastError: { type: 'string' } } },
+    lvol: { type: 'object', required: ['uuid', 'alias', 'sizeMib'], properties: { uuid: { type: 'string' }, alias: { type: 'string' }, sizeMib: { type: 'integer' } } },
+    export: { type: 'object', required: ['nqn', 'trtype', 'traddr', 'trsvcid', 'nsid'], properties: { nqn: { type: 'string' }, trtype: { type: 'string', enum: ['RDMA', 'TCP'] }, traddr: { type: 'string' }, trsvcid: { type: 'string' }, nsid: { type: 'integer' } } },
+    simFile: { type: 'string' },
+    snapshots: { type: 'array', items: { type: 'string' } },
+    createdAt: { type: 'integer' },
+    updatedAt: { type: 'integer' },
+  },
+};
+const volumeAccepted = json({ type: 'object', required: ['task', 'volume', 'state', 'status'], properties: { task: { type: 'string' }, volume: { type: 'string' }, state: { type: 'string', enum: VOLUME_STATES }, status: { type: 'string' } } }, 'accepted: follow the task or the events');
+const volumeRefused = error(['INVALID_TRANSITION'], { state: { type: 'string', enum: VOLUME_STATES }, event: { type: 'string' } });
+const jsonBody = (schema: Record<string, unknown>) => ({ required: true, content: { 'application/json': { schema } } });
 
 export const OPENAPI_DOCUMENT = {
   openapi: '3.1.0',
@@ -90,7 +112,22 @@ export const OPENAPI_DOCUMENT = {
                 zookeeper: { type: 'object', required: ['connected', 'ringConfirmed'], properties: { connected: { type: 'boolean' }, ringConfirmed: { type: 'boolean' } } },
                 ring: { type: 'object', required: ['epoch'], properties: { epoch: { type: 'integer' } } },
                 device: { type: 'object', required: ['path', 'blocks', 'capacityBytes', 'usedBytes'], properties: { path: { type: 'string' }, blocks: { type: 'integer' }, capacityBytes: { type: 'integer' }, usedBytes: { type: 'integer' } } },
-                backing: { type: 'object', required: ['kind'], properties: { kind: { type: 'string', enum: ['file', 'spdk'] } } },
+                backing: {
+                  type: 'object',
+                  required: ['kind'],
+                  properties: {
+                    kind: { type: 'string', enum: ['file', 'spdk'] },
+                    volume: { type: 'string' },
+                    host: { type: 'string' },
+                    state: { type: 'string', enum: VOLUME_STATES },
+                    sizeMib: { type: 'integer' },
+                    attachedVia: { type: 'string', enum: ['nvme-rdma', 'nvme-tcp', 'loop', 'file'] },
+                    device: { type: 'string' },
+                    nqn: { type: 'string' },
+                    target: { type: 'string' },
+                    nsid: { type: 'integer' },
+                  },
+                },
                 migration: { type: ['object', 'null'] },
               },
             },
@@ -173,6 +210,52 @@ export const OPENAPI_DOCUMENT = {
         summary: 'Progress of a full repair, gathered from every node',
         parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }],
         responses: { '200': json({ type: 'object' }, 'progress per node'), '404': error(['NOT_FOUND']) },
+      },
+    },
+    '/volumes': {
+      get: { summary: 'Every volume record (SPDK backing)', responses: { '200': json({ type: 'object', required: ['volumes'], properties: { volumes: { type: 'array', items: volume } } }, 'the records'), '503': error(['UNAVAILABLE']) } },
+    },
+    '/volumes/{name}': {
+      get: { summary: 'One volume record', parameters: [volumeName], responses: { '200': json(volume, 'the record'), '400': error(['BAD_REQUEST']), '404': error(['NOT_FOUND']) } },
+      delete: {
+        summary: 'Delete a volume that is not attached (cluster token required)',
+        parameters: [volumeName],
+        responses: { '202': volumeAccepted, '401': error(['UNAUTHORIZED']), '404': error(['NOT_FOUND']), '409': volumeRefused },
+      },
+    },
+    '/volumes/{name}/events': {
+      get: {
+        summary: 'Server-Sent Events: `state` (the current state) at once, `transition` per FSM transition, `done` on a terminal state; resumes after Last-Event-ID or ?after=N',
+        parameters: [volumeName, { name: 'after', in: 'query', required: false, schema: { type: 'string', pattern: '^-?\\d{1,10}$' } }],
+        responses: { '200': { description: 'event stream', content: { 'text/event-stream': { schema: { type: 'string' } } } }, '400': error(['BAD_REQUEST']), '404': error(['NOT_FOUND']), '503': error(['UNAVAILABLE']) },
+      },
+    },
+    '/volumes/{name}/resize': {
+      post: {
+        summary: 'Grow a volume (cluster token required); its node grows its engine once the lvol grew',
+        parameters: [volumeName],
+        requestBody: jsonBody({ type: 'object', required: ['sizeMib'], properties: { sizeMib: { type: 'integer' } } }),
+        responses: { '202': volumeAccepted, '400': error(['BAD_REQUEST']), '401': error(['UNAUTHORIZED']), '404': error(['NOT_FOUND']), '409': volumeRefused },
+      },
+    },
+    '/volumes/{name}/snapshots': {
+      post: {
+        summary: 'Snapshot a volume (cluster token required)',
+        parameters: [volumeName],
+        requestBody: jsonBody({ type: 'object', required: ['name'], properties: { name: { type: 'string' } } }),
+        responses: { '202': volumeAccepted, '400': error(['BAD_REQUEST']), '401': error(['UNAUTHORIZED']), '404': error(['NOT_FOUND']), '409': volumeRefused },
+      },
+    },
+    '/volumes/{name}/reconcile': {
+      post: {
+        summary: "Align the volume's state with what SPDK really holds (cluster token required)",
+        parameters: [volumeName],
+        responses: {
+          '202': json({ type: 'object', required: ['volume', 'observed', 'state'], properties: { task: { type: 'string' }, status: { type: 'string' }, volume: { type: 'string' }, observed: { type: 'string', enum: ['absent', 'exists', 'attached'] }, state: { type: 'string', enum: VOLUME_STATES } } }, 'reconciled'),
+          '401': error(['UNAUTHORIZED']),
+          '404': error(['NOT_FOUND']),
+          '503': error(['AGENT_UNAVAILABLE', 'SPDK_UNREACHABLE', 'UNAVAILABLE'], { state: { type: 'string', enum: VOLUME_STATES } }),
+        },
       },
     },
     '/openapi.json': { get: { summary: 'This document', responses: { '200': json({ type: 'object', required: ['openapi', 'paths'] }, 'OpenAPI 3.1') } } },

@@ -18,7 +18,8 @@ export interface MemberStatus {
 export interface StatusSource {
   name: string;
   cluster: string;
-  backing: 'file' | 'spdk';
+  /** The backing's kind and, on SPDK, the volume (state, NQN, how it is attached, device). */
+  backing(): Record<string, unknown>;
   devicePath: string;
   lifecycle(): string;
   /** Why the node is not ready, or undefined when it is. */
@@ -48,7 +49,7 @@ export function statusRoutes(source: StatusSource): Route[] {
       zookeeper: source.zookeeper(),
       ring: { epoch: source.view.currentEpoch() },
       device: { path: source.devicePath, blocks: storage.blocks, tombstones: storage.tombstones, capacityBytes: storage.capacityBytes, usedBytes: storage.usedBytes },
-      backing: { kind: source.backing },
+      backing: source.backing(),
       migration: migrationSummary(source.migration()),
       ...source.healing(),
     });

@@ -9,6 +9,8 @@ import {
 
 /** A volume is named after the peer it backs (a pod name): DNS-label-like, so its NQN stays short. */
 const VOLUME_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
+/** The volume name rule as a JSON Schema / OpenAPI pattern. */
+export const VOLUME_NAME_PATTERN = VOLUME_NAME.source;
 /** Agent host names: the same rule. */
 const HOST_NAME = VOLUME_NAME;
 /** Prefix of every subsystem NQN the agent creates (reverse domain of the project). */
