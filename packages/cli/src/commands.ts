@@ -107,6 +107,10 @@ async function up(argv: string[]): Promise<number | undefined> {
 
 function describe(manifest: ClusterManifest, dataDir: string): string {
   const lines = [`ZooKeeper  ${manifest.zk.connect} (pid ${manifest.zk.pid})`];
+  for (const service of manifest.services ?? []) {
+    const where = service.env['RINGBLOCK_SPDK_SOCK'] ?? service.argv[service.argv.indexOf('--sock') + 1] ?? '';
+    lines.push(`${service.name.padEnd(13)} ${service.url ? `${service.url}/metrics ` : ''}(pid ${service.pid}, SPDK socket ${where})`);
+  }
   for (const node of manifest.nodes) lines.push(`${node.name.padEnd(10)} ${node.url} (pid ${node.pid}, data ${node.dataDir})`);
   lines.push(`cluster file ${dataDir}/cluster.json (token inside, for internal and admin routes)`);
   return `${lines.join('\n')}\n`;

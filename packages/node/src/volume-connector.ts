@@ -21,14 +21,23 @@ export class VolumeConnectError extends Error {
 }
 
 /** The connector for `record` under `config.volumeAttach`. */
-export async function chooseConnector(config: Pick<NodeConfig, 'volumeAttach' | 'nvmeHostNqn' | 'nvmeCtrlLossTmoS'>, record: VolumeRecord, loop = new LoopAttacher()): Promise<VolumeConnector> {
+export async function chooseConnector(config: Pick<NodeConfig, 'name' | 'volumeAttach' | 'nvmeHostNqn' | 'nvmeCtrlLossTmoS'>, record: VolumeRecord, loop = new LoopAttacher()): Promise<VolumeConnector> {
   const mode = config.volumeAttach;
   if (mode === 'nvme' || (mode === 'auto' && record.simFile === undefined)) {
-    return nvmeConnector(new KernelNvmeInitiator({ hostnqn: config.nvmeHostNqn, ctrlLossTmoS: config.nvmeCtrlLossTmoS }), record);
+    return nvmeConnector(new KernelNvmeInitiator({ hostnqn: config.nvmeHostNqn ?? peerHostNqn(config.name), ctrlLossTmoS: config.nvmeCtrlLossTmoS }), record);
   }
   if (record.simFile === undefined) throw new VolumeConnectError(`RINGBLOCK_VOLUME_ATTACH=${mode} needs a volume on spdk-sim, but ${record.name} has no data file: use nvme or auto`);
   if (mode === 'loop' || (mode === 'auto' && (await loop.usable()))) return loopConnector(loop);
   return FILE_CONNECTOR;
+}
+
+/**
+ * The host NQN a peer connects with unless RINGBLOCK_NVME_HOSTNQN says otherwise: one per peer name,
+ * stable across restarts and pods (a container has no /etc/nvme/hostnqn of its own, and its root
+ * file system is read-only, so nvme-cli could neither read nor save one).
+ */
+export function peerHostNqn(name: string): string {
+  return `nqn.2026-12.io.ringblock:host:${name}`;
 }
 
 function nvmeConnector(initiator: KernelNvmeInitiator, record: VolumeRecord): VolumeConnector {
