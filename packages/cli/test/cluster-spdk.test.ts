@@ -109,6 +109,25 @@ t.test('a cluster on spdk-sim volumes', async (t) => {
     await cluster.waitSettled();
   });
 
+  await t.test('a decommissioned peer detaches and deletes its volume when it stops', async (t) => {
+    const four = cluster.node('node-4');
+    const record = (await request(`${url}/volumes/node-4`)).json<VolumeRecord>();
+    const reply = await request(`${url}/cluster/nodes/node-4/decommission`, { method: 'POST', headers: auth });
+    t.equal(reply.status, 202);
+    const { task } = reply.json<{ task: string }>();
+    await eventually('the decommission', async () => (await request(`${url}/tasks/${task}`)).json<{ state: string }>().state === 'done', 60_000);
+    await four.stop();
+    t.equal(await four.waitExit(), 0, 'node-4 stopped cleanly');
+    const after = (await request(`${url}/volumes/node-4`)).json<VolumeRecord>();
+    t.equal(after.fsm.state, 'deleted');
+    const rpc = new SpdkRpcClient({ socketPath: cluster.spdkSock, callTimeoutMs: 5_000 });
+    t.teardown(() => rpc.close());
+    const api = new SpdkApi(rpc);
+    t.notOk((await api.bdevGetBdevs()).some((bdev) => bdev.uuid === record.lvol!.uuid), 'its lvol is gone from SPDK');
+    t.notOk((await api.nvmfGetSubsystems()).some((subsystem) => subsystem.nqn === record.export!.nqn), 'and its subsystem');
+    if (viaLoop) t.same(loopsOver(record.simFile!), [], 'and its loop device');
+  });
+
   await t.test('the volume API: 409 for what the state machine refuses, 202 and a task for the rest', async (t) => {
     const refused = await request(`${url}/volumes/node-2`, { method: 'DELETE', headers: auth });
     t.equal(refused.status, 409);
@@ -156,7 +175,7 @@ t.test('a cluster on spdk-sim volumes', async (t) => {
     });
     await check('/volumes/{name}/reconcile', 'post', '/volumes/node-1/reconcile', { headers: auth });
     await check('/volumes/{name}/events', 'get', '/volumes/no%20such/events');
-    for (const node of cluster.nodes) checkDocumented(t, document, '/health', 'get', await request(`${node.spec.url}/health`));
+    for (const node of cluster.nodes.filter((node) => node.running)) checkDocumented(t, document, '/health', 'get', await request(`${node.spec.url}/health`));
   });
 
   await t.test('restarting the storage agent changes nothing', async (t) => {
@@ -167,6 +186,7 @@ t.test('a cluster on spdk-sim volumes', async (t) => {
     await agent.waitReady();
     // Two healing passes after the restart (each looks at every volume and at SPDK).
     await eventually('two passes of the new agent', async () => (await request(`${agent.spec.url}/health`)).json<{ passes: number }>().passes >= 2, 30_000, 200);
+    t.same([(await request(`${agent.spec.url}/live`)).status, (await request(`${agent.spec.url}/ready`)).status], [200, 200], 'the agent is live and ready (the probes of its DaemonSet)');
     const after = await volumes();
     t.same(after.map((volume) => [volume.name, volume.fsm.state, volume.lvol?.uuid, volume.updatedAt]), before.map((volume) => [volume.name, volume.fsm.state, volume.lvol?.uuid, volume.updatedAt]), 'same states, lvols, and not one record rewritten');
     const block = randomBlock();

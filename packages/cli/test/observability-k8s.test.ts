@@ -12,6 +12,7 @@ import { existsSync } from 'node:fs';
 import { join, posix } from 'node:path';
 import { promisify } from 'node:util';
 import { OPENAPI_DOCUMENT, parseConfig, parseDuration, parseSize } from '@ringblock/node';
+import { loadAgentConfig } from '@ringblock/spdk';
 import { DASHBOARD_DIR, parseYamlSubset, recordConfigReads, repoRoot } from './support/prometheus.js';
 
 const run = promisify(execFile);
@@ -22,7 +23,6 @@ const NAMESPACE = 'ringblock';
 /** The one Secret the manifests expect to exist beforehand (k8s/README.md says how to create it). */
 const EXTERNAL_SECRETS = new Set(['ringblock-token']);
 /** DESIGN §9 names these; the node's configuration does not read them until the SPDK backing lands. */
-const SPDK_VARIABLES_PENDING = new Set(['RINGBLOCK_SPDK_SOCK', 'RINGBLOCK_NVMF_TRANSPORT', 'RINGBLOCK_NVMF_ADDR']);
 /** Bound on one kubectl call. */
 const KUBECTL_TIMEOUT_MS = 60_000;
 const KUBECTL_OUTPUT_BYTES_MAX = 64 * 1024 * 1024;
@@ -191,8 +191,7 @@ t.test('the peers run with a configuration the node accepts, on the ports and pa
     t.equal(config.name, 'blockstore-1', `${dir}: the node name is the pod name`);
     t.equal(config.advertiseAddr, `blockstore-1.${set.spec.serviceName}.${NAMESPACE}.svc:${config.port}`, `${dir}: peers reach it through the headless service on its port`);
     for (const variable of Object.keys(env).filter((name) => name.startsWith('RINGBLOCK_'))) {
-      if (SPDK_VARIABLES_PENDING.has(variable)) t.ok(read.has(variable), `${dir}: the node reads ${variable}`, { todo: 'the SPDK issue makes the node read it' });
-      else t.ok(read.has(variable), `${dir}: the node reads ${variable}`);
+      t.ok(read.has(variable), `${dir}: the node reads ${variable}`);
     }
     const http = container.ports.find((port: Json) => port.name === 'http');
     t.equal(http.containerPort, config.port, `${dir}: the container port is RINGBLOCK_PORT`);
@@ -236,8 +235,21 @@ t.test('the peers run with a configuration the node accepts, on the ports and pa
       t.ok(tgt.resources.limits['hugepages-2Mi'], `${dir}: spdk_tgt gets hugepages`);
       const agentContainer = agent.spec.template.spec.containers.find((candidate: Json) => candidate.name === 'storage-agent');
       const usage = await run(process.execPath, [join(ROOT, 'packages/cli/dist/src/main.js'), 'help']).then((result) => result.stdout, () => '');
-      t.ok(usage.includes(`  ${agentContainer.command.at(-1)} `) || usage.includes(`  ${agentContainer.command.at(-1)}\n`), `${dir}: \`ringblock ${agentContainer.command.at(-1)}\` is a command`, { todo: 'the SPDK issue adds `ringblock storage-agent`' });
+      t.ok(usage.includes(`  ${agentContainer.command.at(-1)} `) || usage.includes(`  ${agentContainer.command.at(-1)}\n`), `${dir}: \`ringblock ${agentContainer.command.at(-1)}\` is a command`);
       t.equal(agentContainer.command.slice(0, 2).join(' '), 'node packages/cli/dist/src/main.js', `${dir}: the agent runs the image's ringblock`);
+      // The agent's environment: accepted by its parser, every variable read, probes on its port.
+      const agentEnv = peerEnvironment(objects, agentContainer, 'storage-agent-x');
+      const agentRead = recordConfigReads(loadAgentConfig, agentEnv);
+      t.notOk(agentRead.error, `${dir}: the agent's configuration parser accepts its environment${agentRead.error ? `: ${agentRead.error.message}` : ''}`);
+      for (const variable of Object.keys(agentEnv).filter((name) => name.startsWith('RINGBLOCK_'))) t.ok(agentRead.read.has(variable), `${dir}: the agent reads ${variable}`);
+      if (agentRead.config) {
+        t.match(agentRead.config, { host: 'host-1', nvmfAddr: '10.0.0.1', transport: 'RDMA', spdkSock: tgt.command[tgt.command.indexOf('--rpc-socket') + 1] }, `${dir}: one agent per host, listening on the host's address, on spdk_tgt's socket`);
+        const agentPort = agentContainer.ports.find((port: Json) => port.name === agentContainer.readinessProbe.httpGet.port);
+        t.equal(agentPort?.containerPort, agentRead.config.port, `${dir}: the agent's probes use its RINGBLOCK_AGENT_PORT`);
+        t.equal(Number(agent.spec.template.metadata.annotations['prometheus.io/port']), agentRead.config.port, `${dir}: Prometheus scrapes the agent's port`);
+        t.same([agentContainer.livenessProbe.httpGet.path, agentContainer.readinessProbe.httpGet.path], ['/live', '/ready'], `${dir}: agent liveness /live, readiness /ready`);
+      }
+      t.notOk(agentEnv.RINGBLOCK_TOKEN, `${dir}: the agent is not given the cluster token (it needs none)`);
     }
     const downGraceMs = parseDuration(env.RINGBLOCK_DOWN_GRACE ?? '60s')!;
     t.ok(downGraceMs >= 30_000, `${dir}: a restarted pod comes back within the down grace (${env.RINGBLOCK_DOWN_GRACE}), so it moves no data`);

@@ -32,6 +32,8 @@ export interface NodeConfig {
   /** Kernel initiator: our host NQN (default: /etc/nvme/hostnqn) and how long a lost controller is retried (seconds; default the kernel's). */
   nvmeHostNqn: string | undefined;
   nvmeCtrlLossTmoS: number | undefined;
+  /** backing=spdk: the NVMe-oF transport the volume must be exported over (unset: whatever its agent exports). */
+  nvmfTransport: 'rdma' | 'tcp' | undefined;
   zkUser: string | undefined;
   zkPassword: string | undefined;
   /** Limits of the HTTP server. */
@@ -156,6 +158,8 @@ export function parseConfig(env: Env): NodeConfig {
   if (backing !== 'file' && backing !== 'spdk') throw new ConfigError('BACKING', `must be "file" or "spdk", got "${backing}"`);
   const volumeAttach = (read(env, 'VOLUME_ATTACH') ?? 'auto') as VolumeAttach;
   if (!VOLUME_ATTACH.includes(volumeAttach)) throw new ConfigError('VOLUME_ATTACH', `must be one of ${VOLUME_ATTACH.join(', ')}, got "${volumeAttach}"`);
+  const nvmfTransport = read(env, 'NVMF_TRANSPORT')?.toLowerCase();
+  if (nvmfTransport !== undefined && nvmfTransport !== 'rdma' && nvmfTransport !== 'tcp') throw new ConfigError('NVMF_TRANSPORT', `must be "rdma" or "tcp", got "${nvmfTransport}"`);
   const dataDir = read(env, 'DATA_DIR') ?? `.ringblock/${nodeName}`;
   const deviceSizeBytes = size(env, 'DEVICE_SIZE', 256 * 1024 * 1024, 1024 * 1024);
   const token = read(env, 'TOKEN');
@@ -189,6 +193,7 @@ export function parseConfig(env: Env): NodeConfig {
     volumeAttach,
     nvmeHostNqn: read(env, 'NVME_HOSTNQN'),
     nvmeCtrlLossTmoS: ctrlLossTmo(env),
+    nvmfTransport,
     zkUser,
     zkPassword,
     headersTimeoutMs: duration(env, 'HEADERS_TIMEOUT', 10_000),

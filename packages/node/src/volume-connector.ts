@@ -21,8 +21,13 @@ export class VolumeConnectError extends Error {
 }
 
 /** The connector for `record` under `config.volumeAttach`. */
-export async function chooseConnector(config: Pick<NodeConfig, 'name' | 'volumeAttach' | 'nvmeHostNqn' | 'nvmeCtrlLossTmoS'>, record: VolumeRecord, loop = new LoopAttacher()): Promise<VolumeConnector> {
+export async function chooseConnector(config: Pick<NodeConfig, 'name' | 'volumeAttach' | 'nvmeHostNqn' | 'nvmeCtrlLossTmoS' | 'nvmfTransport'>, record: VolumeRecord, loop = new LoopAttacher()): Promise<VolumeConnector> {
   const mode = config.volumeAttach;
+  // A peer set up for RDMA does not silently run over TCP (or the other way round).
+  const exported = record.export?.trtype.toLowerCase();
+  if (config.nvmfTransport !== undefined && exported !== undefined && exported !== config.nvmfTransport) {
+    throw new VolumeConnectError(`volume ${record.name} is exported over ${exported}, but RINGBLOCK_NVMF_TRANSPORT=${config.nvmfTransport}: set the storage agent's RINGBLOCK_NVMF_TRANSPORT to match (or unset the peer's)`);
+  }
   if (mode === 'nvme' || (mode === 'auto' && record.simFile === undefined)) {
     return nvmeConnector(new KernelNvmeInitiator({ hostnqn: config.nvmeHostNqn ?? peerHostNqn(config.name), ctrlLossTmoS: config.nvmeCtrlLossTmoS }), record);
   }

@@ -74,6 +74,12 @@ export async function runStorageAgent(argv: readonly string[]): Promise<number> 
 
   const server = config.port === 0 ? undefined : http.createServer((req, res) => {
     const agent = current?.agent;
+    // Liveness is the process answering; readiness (/ready, /health) needs SPDK to answer too.
+    if (req.url === '/live') {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end('{"status":"live"}');
+      return;
+    }
     if (req.url === '/metrics' && agent) {
       const registry = agentMetrics(agent, api, config.host);
       void registry.metrics().then((text) => {
