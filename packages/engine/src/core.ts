@@ -4,6 +4,7 @@ import type { NamespaceCounters } from './counters.js';
 import type { BlockDevice } from './device.js';
 import type { Hasher } from './hash.js';
 import { high32, low32 } from './hash.js';
+import { assert } from './errors.js';
 import type { KeyIndex } from './key-index.js';
 import type { SlotAllocator } from './slot-allocator.js';
 import { SlotQueue } from './slot-allocator.js';
@@ -30,6 +31,71 @@ export function blockKey(hasher: Hasher, id: string, namespace: number): BlockKe
 }
 
 /**
+ * Slots a read is reading right now. A slot is pinned synchronously with its index lookup, while it
+ * is still the key's current slot, and unpinned when the read completes; the write pipeline wipes
+ * or reuses no pinned slot (nor zeroes one for a purge), so a read never races a reuse of the slot
+ * it looked up and never mistakes a wipe for corruption. Bounded by the reads in flight.
+ */
+export class ReadPins {
+  private readonly counts = new Map<number, number>();
+  /** Called when a slot is no longer pinned (the write pipeline may go on with it). */
+  onRelease: () => void = () => {};
+
+  pin(slot: number): void {
+    this.counts.set(slot, (this.counts.get(slot) ?? 0) + 1);
+  }
+
+  unpin(slot: number): void {
+    const count = this.counts.get(slot);
+    assert(count !== undefined && count > 0, 'unpin of a slot that is not pinned');
+    if (count > 1) return void this.counts.set(slot, count - 1);
+    this.counts.delete(slot);
+    this.onRelease();
+  }
+
+  has(slot: number): boolean {
+    return this.counts.has(slot);
+  }
+
+  get size(): number {
+    return this.counts.size;
+  }
+}
+
+/**
+ * The current slots whose headers the executing round zeroes (purges and evicts: selected before a
+ * read could pin them). A read that looks one up waits for the round, then looks again.
+ */
+export class RemovalFence {
+  private readonly slots = new Set<number>();
+  private settledPromise: Promise<void> | undefined;
+  private settle: (() => void) | undefined;
+
+  begin(slots: readonly number[]): void {
+    assert(this.slots.size === 0, 'one round at a time');
+    if (slots.length === 0) return;
+    for (const slot of slots) this.slots.add(slot);
+    this.settledPromise = new Promise<void>((resolve) => (this.settle = resolve));
+  }
+
+  end(): void {
+    this.slots.clear();
+    this.settle?.();
+    this.settle = undefined;
+    this.settledPromise = undefined;
+  }
+
+  has(slot: number): boolean {
+    return this.slots.has(slot);
+  }
+
+  /** Resolves when the round zeroing these slots has committed or failed. */
+  settled(): Promise<void> {
+    return this.settledPromise ?? Promise.resolve();
+  }
+}
+
+/**
  * Slots holding headers of superseded records, oldest first. Each is wiped by a later round: its
  * header zeroed (then the slot is free) or overwritten by a new record put in it. The totals let a
  * tombstone purge or an evict wait until every wipe queued before it is durable (otherwise an
@@ -40,8 +106,16 @@ export class WipeLedger {
   enqueuedTotal = 0;
   durableTotal = 0;
 
+  constructor(private readonly pins: ReadPins) {}
+
   get pending(): number {
     return this.queue.size;
+  }
+
+  /** The oldest pending slot is being read: no wipe can be taken until that read is done. */
+  get heldByRead(): boolean {
+    const head = this.queue.peek();
+    return head !== undefined && this.pins.has(head);
   }
 
   push(slot: number): void {
@@ -49,8 +123,9 @@ export class WipeLedger {
     this.enqueuedTotal++;
   }
 
+  /** Up to `max` slots, oldest first, stopping at the first a read holds (order is kept for the purge barriers). */
   take(max: number): number[] {
-    return this.queue.take(max);
+    return this.queue.take(max, (slot) => this.pins.has(slot));
   }
 
   markDurable(count: number): void {
@@ -76,11 +151,11 @@ export interface EngineCore {
   readonly allocator: SlotAllocator;
   readonly counters: NamespaceCounters;
   readonly wipes: WipeLedger;
+  readonly pins: ReadPins;
+  readonly removals: RemovalFence;
   readonly compareVersions: CompareVersions;
   readonly metrics: EngineMetrics;
   readonly onSync: ((durationMs: number) => void) | undefined;
-  /** Increases whenever a slot becomes free: a reader that saw it change may have raced a reuse. */
-  reuseEpoch: number;
   nextSeq: number;
 }
 

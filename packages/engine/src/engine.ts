@@ -2,7 +2,7 @@
 // write-pipeline.ts for the write path and its crash guarantees, recovery.ts for opening).
 import { promises as fs } from 'node:fs';
 import type { BlockKey, CompareVersions, EngineCore, EngineMetrics } from './core.js';
-import { blockKey, compareBytes, WipeLedger } from './core.js';
+import { blockKey, compareBytes, ReadPins, RemovalFence, WipeLedger } from './core.js';
 import type { NamespaceCount } from './counters.js';
 import type { BlockDevice } from './device.js';
 import { FileDevice } from './device.js';
@@ -185,6 +185,7 @@ export class Engine {
     });
     const recovered = await recover(device, store.superblock, hasher);
     await settleRecovery(device, store, recovered);
+    const pins = new ReadPins();
     const core: EngineCore = {
       device,
       hasher,
@@ -193,11 +194,12 @@ export class Engine {
       index: recovered.index,
       allocator: recovered.allocator,
       counters: recovered.counters,
-      wipes: new WipeLedger(),
+      wipes: new WipeLedger(pins),
+      pins,
+      removals: new RemovalFence(),
       compareVersions: options.compareVersions ?? compareBytes,
       metrics: { syncs: 0, syncMsTotal: 0, batches: 0, batchedOps: 0, checksumFailures: 0, superblockWrites: 0 },
       onSync: options.onSync,
-      reuseEpoch: 0,
       nextSeq: recovered.nextSeq,
     };
     for (const slot of recovered.staleSlots) core.wipes.push(slot);

@@ -1,7 +1,8 @@
 // Reads of stored records. Every read verifies the header checksum, that the header belongs to the
 // key asked for, and (with data) the data checksum; a mismatch is a typed CHECKSUM_MISMATCH error,
-// never data. A reader can race a slot reuse (the key was overwritten and its old slot wiped and
-// reused between the index lookup and the read): such a read is retried, bounded.
+// never data. A read pins the slot it looked up (core.ts, ReadPins) until it completes: the key may
+// be overwritten meanwhile, but its old slot is neither wiped nor reused under the read, so the read
+// returns the record that was current at its lookup, and a failed check is real corruption.
 import type { EngineCore } from './core.js';
 import { EngineError } from './errors.js';
 import { join64 } from './hash.js';
@@ -9,7 +10,8 @@ import { BLOCK_SIZE_BYTES, dataOffset, HEADER_SIZE_BYTES, headerOffset } from '.
 import { checkRecordHeader, decodeRecordHeader, RECORD_TOMBSTONE, salvageId } from './record.js';
 import { isValidId } from './validate.js';
 
-const MAX_READ_ATTEMPTS = 8;
+/** Rounds a read waits for when they remove its key's slot (each changes the key: a bound, not a limit met). */
+const REMOVAL_WAITS_MAX = 4;
 
 /** What is looked up: a key's namespace and position, and its id when the caller knows it. */
 export interface KeyRef {
@@ -77,17 +79,24 @@ export async function readSlot(core: EngineCore, slot: number, key: KeyRef, mode
 
 /** The current record of `key`, or undefined when there is none (or another id holds its position). */
 export async function readCurrent(core: EngineCore, key: KeyRef, mode: ReadMode): Promise<StoredRecord | undefined> {
-  for (let attempt = 1; ; attempt++) {
-    const epoch = core.reuseEpoch;
-    const slot = core.index.get(key.namespace, key.positionHigh, key.positionLow);
-    if (slot < 0) return undefined;
-    const read = await readSlot(core, slot, key, mode);
-    if (read.ok) return key.id === undefined || read.record.id === key.id ? read.record : undefined;
-    const raced = core.reuseEpoch !== epoch || core.index.get(key.namespace, key.positionHigh, key.positionLow) !== slot;
-    if (raced && attempt < MAX_READ_ATTEMPTS) continue;
-    core.metrics.checksumFailures++;
-    throw corruptionError(key, slot, read);
+  // Lookup and pin in the same turn: the slot is current now, so no round has taken it for a wipe
+  // or reuse; only a purge or evict under way may be zeroing it, and then the read waits for it.
+  let slot = core.index.get(key.namespace, key.positionHigh, key.positionLow);
+  for (let waits = 0; slot >= 0 && core.removals.has(slot) && waits < REMOVAL_WAITS_MAX; waits++) {
+    await core.removals.settled();
+    slot = core.index.get(key.namespace, key.positionHigh, key.positionLow);
   }
+  if (slot < 0) return undefined;
+  core.pins.pin(slot);
+  let read: SlotRead;
+  try {
+    read = await readSlot(core, slot, key, mode);
+  } finally {
+    core.pins.unpin(slot);
+  }
+  if (read.ok) return key.id === undefined || read.record.id === key.id ? read.record : undefined;
+  core.metrics.checksumFailures++;
+  throw corruptionError(key, slot, read);
 }
 
 export function corruptionError(key: KeyRef, slot: number, read: Extract<SlotRead, { ok: false }>): EngineError {

@@ -121,10 +121,15 @@ export class SlotQueue {
     this.length++;
   }
 
-  /** Removes and returns up to `max` slots, oldest first. */
-  take(max: number): number[] {
+  /** The oldest slot, left in place. */
+  peek(): number | undefined {
+    return this.length > 0 ? this.items[this.head] : undefined;
+  }
+
+  /** Removes and returns up to `max` slots, oldest first, stopping before the first `stopAt` accepts. */
+  take(max: number, stopAt?: (slot: number) => boolean): number[] {
     const taken: number[] = [];
-    while (taken.length < max && this.length > 0) {
+    while (taken.length < max && this.length > 0 && !stopAt?.(this.items[this.head]!)) {
       taken.push(this.items[this.head]!);
       this.head = (this.head + 1) % this.items.length;
       this.length--;

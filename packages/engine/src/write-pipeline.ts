@@ -92,6 +92,8 @@ interface Round {
   ops: WriteOp[];
   /** Superseded slots whose headers the round zeroes (they are free afterwards). */
   wipes: number[];
+  /** Something waits for a slot a read holds (see ReadPins). */
+  heldByRead: boolean;
   /** Superseded slots the round's records were put in (their old headers are overwritten). */
   reused: number;
   /** The highest seq written in the round (0 when it wrote no record header). */
@@ -113,7 +115,12 @@ export class WritePipeline {
   private checkpointing: Promise<void> | undefined;
   private lastCheckpointMs = performance.now();
 
-  constructor(private readonly core: EngineCore, private readonly limits: PipelineLimits) {}
+  constructor(private readonly core: EngineCore, private readonly limits: PipelineLimits) {
+    // A stopped pipeline waiting for a read's slot goes on once the read lets go of it.
+    core.pins.onRelease = () => {
+      if (!this.running) this.kick();
+    };
+  }
 
   get queuedOps(): number {
     return this.queued;
@@ -201,11 +208,17 @@ export class WritePipeline {
     return this.ready.length > 0 || this.core.wipes.pending > 0;
   }
 
+  /** A read holds a slot this pipeline waits for; its unpin kicks the pipeline again. */
+  private heldByRead(round: Round): boolean {
+    return round.heldByRead || this.core.wipes.heldByRead;
+  }
+
   private async run(): Promise<void> {
     try {
       while (this.hasWork() && this.failure === undefined) {
         await this.linger();
         const round = this.selectRound();
+        if (round.ops.length === 0 && round.wipes.length === 0 && this.heldByRead(round)) break;
         if (round.ops.length === 0 && round.wipes.length === 0 && this.hasWork()) {
           // Every round writes something or answers DEVICE_FULL; stalling would strand callers.
           this.failure = new EngineError('IO_ERROR', 'internal error: the write pipeline made no progress');
@@ -239,34 +252,48 @@ export class WritePipeline {
    * barrier counts wipes in that order), then free slots lowest first (runs stay contiguous).
    */
   private selectRound(): Round {
-    const { allocator, wipes } = this.core;
-    const round: Round = { ops: [], wipes: [], reused: 0, maxSeq: 0 };
+    const { allocator, wipes, pins } = this.core;
+    const round: Round = { ops: [], wipes: [], reused: 0, maxSeq: 0, heldByRead: false };
     const waiting: WriteOp[] = [];
     for (const op of this.ready) {
       if (round.ops.length >= this.limits.maxBatchOps) {
         waiting.push(op);
       } else if (isRemoval(op.kind)) {
-        if (wipes.durableTotal >= op.wipeBarrier) round.ops.push(op);
+        // Its header is zeroed: not while a read holds it (the read would see an empty header).
+        const heldByRead = pins.has(op.currentSlot);
+        round.heldByRead ||= heldByRead;
+        if (wipes.durableTotal >= op.wipeBarrier && !heldByRead) round.ops.push(op);
         else waiting.push(op);
-      } else if (wipes.pending > 0) {
+      } else if (wipes.pending > 0 && !wipes.heldByRead) {
         op.slot = wipes.take(1)[0]!;
         round.reused++;
         round.ops.push(op);
       } else if (allocator.free > (op.kind === 'put' ? this.limits.reserveSlots : 0)) {
         op.slot = allocator.allocate();
         round.ops.push(op);
+      } else if (wipes.heldByRead) {
+        // The slot to reuse is being read: not full, only waiting for that read.
+        round.heldByRead = true;
+        waiting.push(op);
       } else {
         this.finish(op, () => op.reject(deviceFullError(op, allocator.free, this.limits.reserveSlots)));
       }
     }
     this.ready = waiting;
     round.wipes = wipes.take(this.limits.maxWipesPerRound);
-    // Readers holding a reused slot from an earlier lookup must notice (see reader.ts).
-    if (round.reused > 0) this.core.reuseEpoch++;
     return round;
   }
 
   private async execute(round: Round): Promise<void> {
+    this.core.removals.begin(round.ops.filter((op) => isRemoval(op.kind)).map((op) => op.currentSlot));
+    try {
+      await this.executeFenced(round);
+    } finally {
+      this.core.removals.end();
+    }
+  }
+
+  private async executeFenced(round: Round): Promise<void> {
     try {
       await this.extendWatermark(round);
       const puts = round.ops.filter((op) => op.kind === 'put');
@@ -346,7 +373,6 @@ export class WritePipeline {
     const { index, allocator, wipes, counters, metrics } = this.core;
     for (const slot of round.wipes) allocator.release(slot);
     wipes.markDurable(round.reused + round.wipes.length);
-    if (round.wipes.length > 0) this.core.reuseEpoch++;
     metrics.batches++;
     metrics.batchedOps += round.ops.length;
     for (const op of round.ops) {
@@ -355,7 +381,6 @@ export class WritePipeline {
       if (isRemoval(op.kind)) {
         assert(index.remove(namespace, positionHigh, positionLow) === op.currentSlot, 'purged slot is the current one');
         allocator.release(op.currentSlot);
-        this.core.reuseEpoch++;
         counters.change(namespace, before, 'absent');
       } else {
         const previous = index.set(namespace, positionHigh, positionLow, op.slot, op.kind === 'delete');
