@@ -261,9 +261,12 @@ export function volumeRoutes(options: VolumeRoutesOptions): Route[] {
 export async function volumeTask(store: VolumeStore | undefined, id: string): Promise<unknown> {
   const parsed = parseVolumeTaskId(id);
   if (!parsed || !store) return undefined;
+  // The trail first, then the record: both change in one transaction, so the record read second is
+  // at least as new as the trail (the other order could report a finished task on an older state).
+  const events = await store.events(parsed.volume).catch(() => undefined);
+  if (!events) return undefined;
   const volume = await store.get(parsed.volume).catch(() => undefined);
   if (!volume) return undefined;
-  const events = await store.events(parsed.volume);
   const status = volumeTaskStatus(id, events, volume.record.fsm.state);
   if (status) return status;
   // A reconcile is not an operation: done once it is recorded.
