@@ -6,6 +6,7 @@ import type { Hasher } from './hash.js';
 import { high32, low32 } from './hash.js';
 import { assert } from './errors.js';
 import type { KeyIndex } from './key-index.js';
+import type { ReadCache } from './read-cache.js';
 import type { SlotAllocator } from './slot-allocator.js';
 import { SlotQueue } from './slot-allocator.js';
 import type { SuperblockStore } from './superblock-store.js';
@@ -153,6 +154,7 @@ export interface EngineCore {
   readonly wipes: WipeLedger;
   readonly pins: ReadPins;
   readonly removals: RemovalFence;
+  readonly cache: ReadCache;
   readonly compareVersions: CompareVersions;
   readonly metrics: EngineMetrics;
   readonly onSync: ((durationMs: number) => void) | undefined;

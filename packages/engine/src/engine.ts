@@ -3,6 +3,7 @@
 import { promises as fs } from 'node:fs';
 import type { BlockKey, CompareVersions, EngineCore, EngineMetrics } from './core.js';
 import { blockKey, compareBytes, ReadPins, RemovalFence, WipeLedger } from './core.js';
+import { ReadCache, type ReadCacheStats } from './read-cache.js';
 import type { NamespaceCount } from './counters.js';
 import type { BlockDevice } from './device.js';
 import { FileDevice } from './device.js';
@@ -65,6 +66,8 @@ export interface EngineOptions {
   checkpointIntervalMs?: number;
   /** Called with every fdatasync's duration (for the journal sync latency metric). */
   onSync?: (durationMs: number) => void;
+  /** Verified records kept in memory for reads and version checks (default 0: none; ~4.6 KiB each). */
+  readCacheRecords?: number;
 }
 
 export interface NamespaceOption {
@@ -133,6 +136,7 @@ export interface EngineStats extends EngineMetrics {
   queuedOps: number;
   /** Heap bytes of the index and the free-slot bitmap. */
   indexBytes: number;
+  readCache: ReadCacheStats;
   recovery: RecoveryReport;
   device: { path: string; kind: BlockDevice['kind']; uuid: string };
 }
@@ -197,6 +201,7 @@ export class Engine {
       wipes: new WipeLedger(pins),
       pins,
       removals: new RemovalFence(),
+      cache: new ReadCache(readCacheRecords(options.readCacheRecords)),
       compareVersions: options.compareVersions ?? compareBytes,
       metrics: { syncs: 0, syncMsTotal: 0, batches: 0, batchedOps: 0, checksumFailures: 0, superblockWrites: 0 },
       onSync: options.onSync,
@@ -382,6 +387,7 @@ export class Engine {
       pendingWipes: wipes.pending,
       queuedOps: this.pipeline.queuedOps,
       indexBytes: index.heapBytes + allocator.heapBytes,
+      readCache: this.core.cache.stats(),
       ...metrics,
       recovery: { ...this.recovery, tornHeaderIds: [...this.recovery.tornHeaderIds] },
       device: { path: device.path, kind: device.kind, uuid: uuidText(this.core.uuid) },
@@ -424,6 +430,7 @@ export class Engine {
         currentSlot: -1,
         wipeBarrier: 0,
         slot: -1,
+        seq: 0,
       });
     });
   }
@@ -435,7 +442,7 @@ export class Engine {
       if (i >= distances.length) return;
       const position = positionAt(window, distances[i]!);
       const key: KeyRef = { namespace, positionHigh: high32(position), positionLow: low32(position) };
-      reads[i] = settle(this.tracked(() => readCurrent(this.core, key, mode)));
+      reads[i] = settle(this.tracked(() => readCurrent(this.core, key, mode, false)));
     };
     for (let i = 0; i < RANGE_READ_AHEAD; i++) startRead(i);
     for (let i = 0; i < distances.length; i++) {
@@ -486,6 +493,16 @@ type Settled = { ok: true; value: StoredRecord | undefined } | { ok: false; erro
 
 function settle(promise: Promise<StoredRecord | undefined>): Promise<Settled> {
   return promise.then((value) => ({ ok: true, value }), (error: unknown) => ({ ok: false, error }));
+}
+
+const READ_CACHE_RECORDS_MAX = 4_000_000;
+
+function readCacheRecords(records: number | undefined): number {
+  if (records === undefined) return 0;
+  if (!Number.isSafeInteger(records) || records < 0 || records > READ_CACHE_RECORDS_MAX) {
+    throw new EngineError('BAD_OPTION', `Option readCacheRecords must be a whole number from 0 to ${READ_CACHE_RECORDS_MAX}; got ${String(records)}.`);
+  }
+  return records;
 }
 
 function publicRecord(record: StoredRecord | undefined): BlockRecord | undefined {

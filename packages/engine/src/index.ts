@@ -9,6 +9,7 @@ export type {
   ScrubReport, WriteResult,
 } from './engine.js';
 export type { CompareVersions, EngineMetrics } from './core.js';
+export type { ReadCacheStats } from './read-cache.js';
 export { compareBytes } from './core.js';
 export type { NamespaceCount } from './counters.js';
 export type { BlockDevice } from './device.js';

@@ -77,8 +77,12 @@ export async function readSlot(core: EngineCore, slot: number, key: KeyRef, mode
   return { ok: true, record };
 }
 
-/** The current record of `key`, or undefined when there is none (or another id holds its position). */
-export async function readCurrent(core: EngineCore, key: KeyRef, mode: ReadMode): Promise<StoredRecord | undefined> {
+/**
+ * The current record of `key`, or undefined when there is none (or another id holds its position).
+ * With `cached` (the default) a verified record in the read cache is served and a verified read is
+ * cached; scrubs and range scans read the device itself and leave the cache alone.
+ */
+export async function readCurrent(core: EngineCore, key: KeyRef, mode: ReadMode, cached = true): Promise<StoredRecord | undefined> {
   // Lookup and pin in the same turn: the slot is current now, so no round has taken it for a wipe
   // or reuse; only a purge or evict under way may be zeroing it, and then the read waits for it.
   let slot = core.index.get(key.namespace, key.positionHigh, key.positionLow);
@@ -87,16 +91,39 @@ export async function readCurrent(core: EngineCore, key: KeyRef, mode: ReadMode)
     slot = core.index.get(key.namespace, key.positionHigh, key.positionLow);
   }
   if (slot < 0) return undefined;
+  if (cached) {
+    const hit = core.cache.get(slot, mode === 'data');
+    if (hit !== undefined && sameKey(hit, key)) {
+      const answer = key.id === undefined || hit.id === key.id ? copyOf(hit, mode) : undefined;
+      // Answer in a later turn, as a device read would: a loop of cached reads must not starve I/O.
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      return answer;
+    }
+  }
   core.pins.pin(slot);
   let read: SlotRead;
   try {
     read = await readSlot(core, slot, key, mode);
+    // Still pinned: the slot cannot have been taken for a write since it was read.
+    if (read.ok && cached) core.cache.set(slot, read.record);
   } finally {
     core.pins.unpin(slot);
   }
-  if (read.ok) return key.id === undefined || read.record.id === key.id ? read.record : undefined;
+  if (read.ok) return key.id === undefined || read.record.id === key.id ? (cached ? copyOf(read.record, mode) : read.record) : undefined;
   core.metrics.checksumFailures++;
   throw corruptionError(key, slot, read);
+}
+
+function sameKey(record: StoredRecord, key: KeyRef): boolean {
+  return record.namespace === key.namespace && record.position === join64(key.positionHigh, key.positionLow);
+}
+
+/** Callers own what they get: the cached record and its buffers stay untouched. */
+function copyOf(record: StoredRecord, mode: ReadMode): StoredRecord {
+  const copy: StoredRecord = { ...record, version: Buffer.from(record.version) };
+  if (mode === 'data' && record.data !== undefined) copy.data = Buffer.from(record.data);
+  else delete copy.data;
+  return copy;
 }
 
 export function corruptionError(key: KeyRef, slot: number, read: Extract<SlotRead, { ok: false }>): EngineError {

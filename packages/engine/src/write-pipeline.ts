@@ -33,7 +33,8 @@ import { planRuns } from './io-runs.js';
 import type { SlotPiece } from './io-runs.js';
 import { dataOffset, groupOfSlot, HEADER_SIZE_BYTES, headerOffset, nextAllocatedGroups } from './layout.js';
 import { encodeRecordHeader, RECORD_PUT, RECORD_TOMBSTONE } from './record.js';
-import { readSlot } from './reader.js';
+import { readSlot, type SlotRead } from './reader.js';
+import { join64 } from './hash.js';
 
 const ZERO_HEADER = Buffer.alloc(HEADER_SIZE_BYTES);
 
@@ -71,6 +72,8 @@ export interface WriteOp {
   wipeBarrier: number;
   /** Set when selected into a round (put, delete): the slot the new record goes to. */
   slot: number;
+  /** Set when its header is encoded (put, delete): the record's seq. */
+  seq: number;
 }
 
 export interface PipelineLimits {
@@ -252,7 +255,7 @@ export class WritePipeline {
    * barrier counts wipes in that order), then free slots lowest first (runs stay contiguous).
    */
   private selectRound(): Round {
-    const { allocator, wipes, pins } = this.core;
+    const { allocator, wipes, pins, cache } = this.core;
     const round: Round = { ops: [], wipes: [], reused: 0, maxSeq: 0, heldByRead: false };
     const waiting: WriteOp[] = [];
     for (const op of this.ready) {
@@ -262,14 +265,20 @@ export class WritePipeline {
         // Its header is zeroed: not while a read holds it (the read would see an empty header).
         const heldByRead = pins.has(op.currentSlot);
         round.heldByRead ||= heldByRead;
-        if (wipes.durableTotal >= op.wipeBarrier && !heldByRead) round.ops.push(op);
-        else waiting.push(op);
+        if (wipes.durableTotal >= op.wipeBarrier && !heldByRead) {
+          cache.drop(op.currentSlot);
+          round.ops.push(op);
+        } else {
+          waiting.push(op);
+        }
       } else if (wipes.pending > 0 && !wipes.heldByRead) {
         op.slot = wipes.take(1)[0]!;
+        cache.drop(op.slot);
         round.reused++;
         round.ops.push(op);
       } else if (allocator.free > (op.kind === 'put' ? this.limits.reserveSlots : 0)) {
         op.slot = allocator.allocate();
+        cache.drop(op.slot);
         round.ops.push(op);
       } else if (wipes.heldByRead) {
         // The slot to reuse is being read: not full, only waiting for that read.
@@ -281,6 +290,7 @@ export class WritePipeline {
     }
     this.ready = waiting;
     round.wipes = wipes.take(this.limits.maxWipesPerRound);
+    for (const slot of round.wipes) cache.drop(slot);
     return round;
   }
 
@@ -350,6 +360,7 @@ export class WritePipeline {
     const encoded = Buffer.allocUnsafe(records.length * HEADER_SIZE_BYTES);
     const pieces: SlotPiece[] = records.map((op, i) => {
       round.maxSeq = this.core.nextSeq;
+      op.seq = this.core.nextSeq;
       encodeRecordHeader(this.core.hasher, {
         kind: op.kind === 'put' ? RECORD_PUT : RECORD_TOMBSTONE,
         namespace: op.key.namespace,
@@ -370,7 +381,7 @@ export class WritePipeline {
 
   /** The round is durable: publish it to the index and answer its ops. */
   private commit(round: Round): void {
-    const { index, allocator, wipes, counters, metrics } = this.core;
+    const { index, allocator, wipes, counters, metrics, cache } = this.core;
     for (const slot of round.wipes) allocator.release(slot);
     wipes.markDurable(round.reused + round.wipes.length);
     metrics.batches++;
@@ -385,6 +396,9 @@ export class WritePipeline {
       } else {
         const previous = index.set(namespace, positionHigh, positionLow, op.slot, op.kind === 'delete');
         assert(previous === op.currentSlot, 'a key changed while its op was in flight');
+        // What was just made durable, header only: the next version check needs no read; the next
+        // data read still verifies the device.
+        cache.set(op.slot, { id: op.key.id, namespace, position: join64(positionHigh, positionLow), version: Buffer.from(op.version), tombstone: op.kind === 'delete', seq: op.seq });
         if (previous >= 0) wipes.push(previous);
         counters.change(namespace, before, op.kind === 'put' ? 'block' : 'tombstone');
       }
@@ -442,7 +456,10 @@ async function prepareOp(core: EngineCore, op: WriteOp): Promise<'ready' | OpRes
   const slot = core.index.get(op.key.namespace, op.key.positionHigh, op.key.positionLow);
   op.currentSlot = slot;
   if (slot < 0) return isRemoval(op.kind) ? { applied: false, version: undefined } : 'ready';
-  const read = await readSlot(core, slot, op.key, 'header');
+  // The key heads its line, so its current slot stays put while this reads it: caching is safe.
+  const hit = core.cache.get(slot, false);
+  const read: SlotRead = hit !== undefined ? { ok: true, record: { ...hit, version: Buffer.from(hit.version) } } : await readSlot(core, slot, op.key, 'header');
+  if (hit === undefined && read.ok) core.cache.set(slot, read.record);
   if (!read.ok) {
     // The current record is unreadable: its version is unknown, so a put or delete replaces it
     // (this is how a replica repairs it); a purge cannot prove it is the tombstone asked for.

@@ -229,12 +229,12 @@ t.test('group commit: concurrent puts share syncs', async (t) => {
   t.ok(engine.stats().batchedOps / engine.stats().batches >= 8, 'ops were batched');
 });
 
-t.test('reads racing overwrites and slot reuse never see another block or a false checksum error', async (t) => {
+for (const readCacheRecords of [0, 4]) t.test(`reads racing overwrites and slot reuse never see another block or a false checksum error (read cache ${readCacheRecords})`, async (t) => {
   // Slow reads on a simulated disk: a read spans several commit rounds, so the slot it looked up
-  // is superseded, wiped and reused by other blocks meanwhile.
+  // is superseded, wiped and reused by other blocks meanwhile (with a cache: entries of reused slots).
   const random = rng(5);
   const device = new SimDevice(Buffer.alloc(deviceBytesForGroups(2)), {}, () => Math.floor(random() * 4));
-  const engine = await Engine.openDevice(device, { create: true, reserveSlots: 0 });
+  const engine = await Engine.openDevice(device, { create: true, reserveSlots: 0, readCacheRecords });
   t.teardown(() => engine.close());
   await engine.put('contended', v(1), block('contended 1'));
   let writing = true;
@@ -254,6 +254,7 @@ t.test('reads racing overwrites and slot reuse never see another block or a fals
   await Promise.all([writer, reader(), reader(), reader(), reader()]);
   t.ok(reads > 50, `${reads} reads raced the overwrites`);
   t.equal(engine.stats().checksumFailures, 0);
+  if (readCacheRecords > 0) t.ok(engine.stats().readCache.hits > 0, `${engine.stats().readCache.hits} reads and version checks served from the cache`);
 });
 
 t.test('reads racing purges and evicts see the record or nothing, never a false checksum error', async (t) => {
