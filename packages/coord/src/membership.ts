@@ -74,6 +74,8 @@ type Phase = 'idle' | 'starting' | 'running' | 'recovering' | 'stopping' | 'stop
 const NAME_TAKEN_MARGIN_MS = 2_000;
 const MEMBER_UPDATE_INTERVAL_MS_DEFAULT = 5_000;
 const RECONNECT_DELAY_MS_MIN = 100;
+/** While connected but not confirmed, the ring is read again this often until it confirms. */
+const CONFIRM_RETRY_MS = 500;
 const RECONNECT_DELAY_MS_MAX_DEFAULT = 5_000;
 
 interface RingRead {
@@ -98,6 +100,7 @@ export class ClusterMembership extends EventEmitter<MembershipEvents> {
   private ringReadSentAt = Number.NEGATIVE_INFINITY;
   private fenceConfirmed = false;
   private fenceTimer: NodeJS.Timeout | undefined;
+  private confirmTimer: NodeJS.Timeout | undefined;
   private recovery: Promise<void> | undefined;
   private reconnectWatchdog: NodeJS.Timeout | undefined;
   private updateTimer: NodeJS.Timeout | undefined;
@@ -248,6 +251,7 @@ export class ClusterMembership extends EventEmitter<MembershipEvents> {
     this.phase = 'stopped';
     this.updateFence();
     clearTimeout(this.fenceTimer);
+    clearTimeout(this.confirmTimer);
   }
 
   private async connectClient(): Promise<ZkClient> {
@@ -508,6 +512,28 @@ export class ClusterMembership extends EventEmitter<MembershipEvents> {
       this.fenceTimer = setTimeout(() => this.updateFence(), Math.max(1, Math.ceil(this.zk.leaseUntil - now)));
       this.fenceTimer.unref();
     }
+    if (!confirmed) this.scheduleConfirmation();
+  }
+
+  /**
+   * Fenced while the session lives: a ring read sent now confirms the ring again. The ring watch's
+   * re-read on reconnection normally does that, but a chaos run saw a node reconnect (same session)
+   * and stay fenced for good; so, while fenced, the ring is read again every CONFIRM_RETRY_MS
+   * (nothing is sent while disconnected; re-registration after expiry confirms by itself).
+   */
+  private scheduleConfirmation(): void {
+    if (this.confirmTimer !== undefined || this.phase !== 'running') return;
+    this.confirmTimer = setTimeout(() => {
+      this.confirmTimer = undefined;
+      const client = this.zk;
+      if (this.phase !== 'running' || client === undefined || this.ringConfirmed()) return;
+      if (client.state !== 'connected') return this.scheduleConfirmation();
+      this.refreshRing(client).catch((error: unknown) => {
+        this.log.warn({ err: error }, 'reading the ring to confirm it failed; retrying');
+        this.updateFence();
+      });
+    }, CONFIRM_RETRY_MS);
+    this.confirmTimer.unref();
   }
 }
 
