@@ -19,7 +19,7 @@ t.test('responses match /openapi.json', async (t) => {
   check('/block/{id}', 'put', await request(`${url}/block/doc`, { method: 'PUT', body: Buffer.alloc(5000) }));
   check('/block/{id}', 'put', await request(`${url}/block/bad%20id`, { method: 'PUT', body: block }));
   check('/block/{id}', 'delete', await request(`${url}/block/doc`, { method: 'DELETE' }));
-  for (const path of ['/live', '/ready', '/health', '/metrics', '/cluster', '/cluster/ring', '/openapi.json']) {
+  for (const path of ['/', '/live', '/ready', '/health', '/metrics', '/cluster', '/cluster/ring', '/openapi.json']) {
     check(path, 'get', await request(`${url}${path}`));
   }
 });

@@ -21,9 +21,11 @@ export interface BlockRouteOptions {
 
 export function blockRoutes(options: BlockRouteOptions): Route[] {
   const { coordinator } = options;
-  const read = async ({ req, res, url, params }: RequestContext, withBody: boolean) => {
+  const read = async ({ req, res, url, params, span, trace }: RequestContext, withBody: boolean) => {
     const id = parseBlockId(params[0]!);
-    const block = await coordinator.read(id, consistencyOf(req, url));
+    const level = consistencyOf(req, url);
+    span?.setAttributes({ 'ringblock.block.id': id, 'ringblock.consistency': level });
+    const block = await coordinator.read(id, level, trace);
     if (!block) throw new HttpError(404, 'NOT_FOUND', `block "${id}" does not exist`);
     const etag = `"${versionToText(block.version)}"`;
     const epoch = String(options.epoch());
@@ -39,19 +41,23 @@ export function blockRoutes(options: BlockRouteOptions): Route[] {
     {
       name: 'block',
       pattern: /^\/block\/([^/]*)$/,
+      traced: '/block/{id}',
       methods: {
         GET: (context) => read(context, true),
         HEAD: (context) => read(context, false),
-        PUT: async ({ req, res, url, params }) => {
+        PUT: async ({ req, res, url, params, span, trace }) => {
           const id = parseBlockId(params[0]!);
           const level = consistencyOf(req, url);
+          span?.setAttributes({ 'ringblock.block.id': id, 'ringblock.consistency': level });
           const data = await readExactBody(req, BLOCK_SIZE, options.bodyTimeoutMs);
-          const version = await coordinator.write(id, data, level);
+          const version = await coordinator.write(id, data, level, trace);
           sendJson(res, 201, { id, version: versionToText(version) }, { etag: `"${versionToText(version)}"`, [HEADER_EPOCH]: String(options.epoch()) });
         },
-        DELETE: async ({ req, res, url, params }) => {
+        DELETE: async ({ req, res, url, params, span, trace }) => {
           const id = parseBlockId(params[0]!);
-          const version = await coordinator.write(id, undefined, consistencyOf(req, url));
+          const level = consistencyOf(req, url);
+          span?.setAttributes({ 'ringblock.block.id': id, 'ringblock.consistency': level });
+          const version = await coordinator.write(id, undefined, level, trace);
           res.writeHead(204, { etag: `"${versionToText(version)}"`, [HEADER_EPOCH]: String(options.epoch()) });
           res.end();
         },

@@ -60,15 +60,27 @@ export interface NodeConfig {
   repairBytesPerSecond: number;
   /** Tombstones are purged once this old and held by every replica (at least the hint age bound while hints are on). */
   tombstoneGraceMs: number;
+  /** Bytes of verified block records the engine keeps in memory for reads and version checks (0: none). */
+  readCacheBytes: number;
   /** Chance (0..1) that a read at `one` checks the other owners in the background. */
   readRepairChance: number;
   logLevel: string;
+  /** OpenTelemetry traces (OTEL_* variables); undefined: tracing is off. */
+  tracing: TracingConfig | undefined;
+}
+
+/** Where and as what this node exports its spans (OTLP over gRPC). */
+export interface TracingConfig {
+  /** OTLP gRPC endpoint, e.g. `http://jaeger:4317` (http: plaintext, https: TLS). */
+  endpoint: string;
+  serviceName: string;
 }
 
 export class ConfigError extends Error {
   readonly code = 'BAD_CONFIG';
-  constructor(readonly variable: string, message: string) {
-    super(`invalid configuration: RINGBLOCK_${variable} ${message}`);
+  /** `variable` without its RINGBLOCK_ prefix; `envName` is the variable's full name. */
+  constructor(readonly variable: string, message: string, readonly envName = `RINGBLOCK_${variable}`) {
+    super(`invalid configuration: ${envName} ${message}`);
   }
 }
 
@@ -209,12 +221,47 @@ export function parseConfig(env: Env): NodeConfig {
     scrubBlocksPerSecond: integer(env, 'SCRUB_RATE', 2_000, 1, 10_000_000),
     scrubIntervalMs: duration(env, 'SCRUB_INTERVAL', 3_600_000),
     readRepairChance: fraction(env, 'READ_REPAIR_CHANCE', 0.1),
+    readCacheBytes: read(env, 'READ_CACHE') === '0' ? 0 : size(env, 'READ_CACHE', 64 * 1024 * 1024, 1024 * 1024),
     antiEntropyEnabled: onOff(env, 'ANTI_ENTROPY', true),
     antiEntropyIntervalMs: duration(env, 'ANTI_ENTROPY_INTERVAL', 3_600_000),
     repairBytesPerSecond: size(env, 'REPAIR_RATE', 16 * 1024 * 1024, 64 * 1024),
     tombstoneGraceMs: tombstoneGrace(env),
     logLevel: read(env, 'LOG_LEVEL') ?? 'info',
+    tracing: parseTracing(env),
   };
+}
+
+const OTLP_DEFAULT_ENDPOINT = 'http://localhost:4317';
+
+function otel(env: Env, name: string): string | undefined {
+  const value = env[name]?.trim();
+  return value === undefined || value === '' ? undefined : value;
+}
+
+/**
+ * OpenTelemetry's own variables: traces are exported when an OTLP endpoint is set
+ * (OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, else OTEL_EXPORTER_OTLP_ENDPOINT) or OTEL_TRACES_EXPORTER is
+ * `otlp` (then to localhost:4317), and are off when it is `none` or OTEL_SDK_DISABLED is true.
+ * The SDK reads the rest itself (OTEL_BSP_*, OTEL_TRACES_SAMPLER[_ARG], OTEL_EXPORTER_OTLP_HEADERS,
+ * _TIMEOUT, _COMPRESSION, OTEL_RESOURCE_ATTRIBUTES, span limits).
+ */
+export function parseTracing(env: Env): TracingConfig | undefined {
+  if (otel(env, 'OTEL_SDK_DISABLED')?.toLowerCase() === 'true') return undefined;
+  const exporters = (otel(env, 'OTEL_TRACES_EXPORTER') ?? '').split(',').map((name) => name.trim().toLowerCase()).filter((name) => name !== '');
+  const unknown = exporters.find((name) => name !== 'otlp' && name !== 'none');
+  if (unknown !== undefined) throw new ConfigError('OTEL_TRACES_EXPORTER', `must be otlp or none (this node exports OTLP over gRPC), got "${unknown}"`, 'OTEL_TRACES_EXPORTER');
+  if (exporters.includes('none')) return undefined;
+  const endpointName = otel(env, 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT') ? 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT' : 'OTEL_EXPORTER_OTLP_ENDPOINT';
+  const endpoint = otel(env, endpointName) ?? (exporters.includes('otlp') ? OTLP_DEFAULT_ENDPOINT : undefined);
+  if (endpoint === undefined) return undefined;
+  if (!/^https?:\/\/[^\s/]+(\/[^\s]*)?$/i.test(endpoint)) throw new ConfigError(endpointName, `must be an http:// or https:// URL such as http://jaeger:4317, got "${endpoint}"`, endpointName);
+  for (const name of ['OTEL_EXPORTER_OTLP_TRACES_PROTOCOL', 'OTEL_EXPORTER_OTLP_PROTOCOL']) {
+    const protocol = otel(env, name);
+    if (protocol === undefined) continue;
+    if (protocol !== 'grpc') throw new ConfigError(name, `must be grpc (this node exports OTLP over gRPC), got "${protocol}"`, name);
+    break;
+  }
+  return { endpoint, serviceName: otel(env, 'OTEL_SERVICE_NAME') ?? 'ringblock' };
 }
 
 /** RINGBLOCK_TOMBSTONE_GRACE (default 24 h): with hints on, at least RINGBLOCK_HINT_MAX_AGE, or a hint older than a purged delete could bring the block back. */

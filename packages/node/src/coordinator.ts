@@ -7,12 +7,14 @@
 // version answers `newer` with it; when that keeps the level from being met, the coordinator moves
 // its clock past that version and writes again. Quorum intersection makes this sound: a write
 // acknowledged at quorum is on at least one replica of any later quorum, which refuses anything older.
+import { SpanKind, type Context, type Tracer } from '@opentelemetry/api';
 import { HttpError } from './http/errors.js';
 import { QuorumCount, type AckCount } from './quorum.js';
 import { DualQuorumCount } from './migration/dual-quorum.js';
 import { requiredAcks, type Consistency } from './consistency.js';
-import { ReplicaError, type Replica, type StoredBlock } from './store.js';
+import { ReplicaError, type Replica, type StoredBlock, type WriteOutcome } from './store.js';
 import { compareVersions, type HybridClock } from './version.js';
+import { inSpan } from './tracing.js';
 
 /** Rounds of "a replica holds a newer version, take a later one" before giving up. */
 const VERSION_ROUNDS_MAX = 4;
@@ -58,6 +60,8 @@ export interface CoordinatorOptions {
   /** Chance (0..1) that a read at `one` also checks the other owners in the background and repairs them. */
   readRepairChance?: number;
   random?: () => number;
+  /** Tracing on: a child span per replica call of a traced request (CLIENT for peers, INTERNAL for ourselves). */
+  tracer?: Tracer | undefined;
 }
 
 interface Target {
@@ -70,8 +74,8 @@ export class Coordinator {
 
   constructor(private readonly options: CoordinatorOptions) {}
 
-  /** Writes `data` (or a tombstone when undefined); resolves with the version acknowledged. */
-  async write(id: string, data: Buffer | undefined, level: Consistency): Promise<Buffer> {
+  /** Writes `data` (or a tombstone when undefined); resolves with the version acknowledged. `trace`: the request's span context. */
+  async write(id: string, data: Buffer | undefined, level: Consistency, trace?: Context): Promise<Buffer> {
     if (!this.options.ringConfirmed()) {
       throw new HttpError(503, 'UNAVAILABLE', 'this node cannot confirm the current ring with ZooKeeper; it does not coordinate writes until it can', { required: 0, acked: 0, reason: 'ring-unconfirmed' });
     }
@@ -83,7 +87,7 @@ export class Coordinator {
       const targets = this.writeTargets(id, level);
       required = targets.required;
       const version = this.options.clock.next();
-      const outcome = await writeRound(targets.targets, targets.count(), id, version, data);
+      const outcome = await writeRound(targets.targets, targets.count(), (target) => this.writeTo(target, id, version, data, trace));
       if (outcome.met) {
         this.handOff(id, version, data, targets.skipped, outcome.missed);
         return version;
@@ -102,18 +106,19 @@ export class Coordinator {
     throw unavailable(required, lastAcked);
   }
 
-  /** The newest record among the answers of `level` owners; undefined when none or a tombstone. */
-  async read(id: string, level: Consistency): Promise<StoredBlock | undefined> {
+  /** The newest record among the answers of `level` owners; undefined when none or a tombstone. `trace`: the request's span context. */
+  async read(id: string, level: Consistency, trace?: Context): Promise<StoredBlock | undefined> {
     // A node that cannot confirm its ring may route by one that moved on: its owners could all be
     // stale copies. `one` promises nothing more than a copy; quorum and all must not read stale.
     if (level !== 'one' && !this.options.ringConfirmed()) {
       throw new HttpError(503, 'UNAVAILABLE', 'this node cannot confirm the current ring with ZooKeeper; quorum reads wait until it can (consistency=one is served)', { required: 0, acked: 0, reason: 'ring-unconfirmed' });
     }
+    const readFrom = (target: Target) => this.readFrom(target, id, trace);
     let { targets, required } = this.readTargets(id, level);
-    let { answers, newerEpoch, corrupt } = await readQuorum(targets, required, id);
+    let { answers, newerEpoch, corrupt } = await readQuorum(targets, required, readFrom);
     if (answers.length < required && newerEpoch !== undefined && (await this.options.awaitEpoch(newerEpoch))) {
       ({ targets, required } = this.readTargets(id, level));
-      ({ answers, newerEpoch, corrupt } = await readQuorum(targets, required, id));
+      ({ answers, newerEpoch, corrupt } = await readQuorum(targets, required, readFrom));
     }
     if (answers.length < required) throw unavailable(required, answers.length);
     const newest = newestOf(answers);
@@ -127,10 +132,34 @@ export class Coordinator {
 
   /** Reads the owners a `one` read did not ask, and repairs whichever side is behind. */
   private backgroundCheck(id: string, others: readonly Target[], seen: StoredBlock | undefined): void {
-    void readQuorum(others, others.length, id).then(({ answers }) => {
+    void readQuorum(others, others.length, (target) => target.replica.read(id)).then(({ answers }) => {
       const newest = newestOf([...answers, ...(seen ? [{ target: others[0]!, block: seen }] : [])]);
       if (newest) this.repair(id, newest, answers);
     });
+  }
+
+  private writeTo(target: Target, id: string, version: Buffer, data: Buffer | undefined, trace: Context | undefined): Promise<WriteOutcome> {
+    const tracer = this.options.tracer;
+    if (!trace || !tracer) return target.replica.write(id, version, data);
+    return this.replicaSpan(tracer, trace, target, data ? 'put' : 'delete', (context) => target.replica.write(id, version, data, context), (outcome) => ({ 'ringblock.replica.result': outcome.result }));
+  }
+
+  private readFrom(target: Target, id: string, trace: Context | undefined): Promise<StoredBlock | undefined> {
+    const tracer = this.options.tracer;
+    if (!trace || !tracer) return target.replica.read(id);
+    return this.replicaSpan(tracer, trace, target, 'get', (context) => target.replica.read(id, context), (block) => ({ 'ringblock.replica.found': block !== undefined }));
+  }
+
+  /** `replica.<op>`: a CLIENT span for a peer (whose server span continues it), INTERNAL for this node's engine. */
+  private replicaSpan<T>(tracer: Tracer, trace: Context, target: Target, op: string, call: (context: Context) => Promise<T>, outcome: (value: T) => Record<string, string | boolean>): Promise<T> {
+    const remote = target.owner.name !== this.options.self;
+    const attributes: Record<string, string | number> = { 'ringblock.peer': target.owner.name, 'ringblock.op': op };
+    if (remote) {
+      const colon = target.owner.addr.lastIndexOf(':');
+      attributes['server.address'] = target.owner.addr.slice(0, colon);
+      attributes['server.port'] = Number(target.owner.addr.slice(colon + 1));
+    }
+    return inSpan(tracer, trace, `replica.${op}`, remote ? SpanKind.CLIENT : SpanKind.INTERNAL, attributes, call, outcome);
   }
 
   /** Owners an acknowledged write missed get it later through hinted handoff. */
@@ -224,7 +253,7 @@ function staleEpochOf(error: unknown, seen: number | undefined): number | undefi
   return seen === undefined ? error.epoch : Math.max(seen, error.epoch);
 }
 
-function writeRound(targets: readonly Target[], count: AckCount, id: string, version: Buffer, data: Buffer | undefined): Promise<RoundOutcome> {
+function writeRound(targets: readonly Target[], count: AckCount, write: (target: Target) => Promise<WriteOutcome>): Promise<RoundOutcome> {
   return new Promise((resolve) => {
     let acked = 0;
     let newer: Buffer | undefined;
@@ -240,7 +269,7 @@ function writeRound(targets: readonly Target[], count: AckCount, id: string, ver
       resolve({ met: state === 'met', acked, newer, full, newerEpoch, missed: missed() });
     };
     for (const target of targets) {
-      const call = target.replica.write(id, version, data).then(
+      const call = write(target).then(
         (outcome) => {
           if (outcome.result !== 'newer') {
             acked++;
@@ -275,7 +304,7 @@ function newestOf(answers: readonly ReadAnswer[]): StoredBlock | undefined {
 }
 
 /** Asks `required` targets (in order), asking the next spare one for each failure. */
-function readQuorum(targets: readonly Target[], required: number, id: string): Promise<{ answers: ReadAnswer[]; newerEpoch: number | undefined; corrupt: Target[] }> {
+function readQuorum(targets: readonly Target[], required: number, read: (target: Target) => Promise<StoredBlock | undefined>): Promise<{ answers: ReadAnswer[]; newerEpoch: number | undefined; corrupt: Target[] }> {
   return new Promise((resolve) => {
     const answers: ReadAnswer[] = [];
     const corrupt: Target[] = [];
@@ -294,7 +323,7 @@ function readQuorum(targets: readonly Target[], required: number, id: string): P
       const target = targets[next++];
       if (!target) return finish();
       inFlight++;
-      target.replica.read(id).then(
+      read(target).then(
         (block) => {
           inFlight--;
           answers.push({ target, block });

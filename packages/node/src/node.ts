@@ -30,6 +30,7 @@ import { createRepairer, type RepairService } from './repair/index.js';
 import { volumeRoutes, volumeTask } from './volume-routes.js';
 import { BackingVolume } from './backing-volume.js';
 import { ConfigError, flagsToEnv, parseConfig, type NodeConfig } from './config.js';
+import { NodeTracing } from './tracing.js';
 
 export type NodeState = 'starting' | 'ready' | 'fenced' | 'draining' | 'stopped';
 
@@ -63,6 +64,7 @@ export class RingblockNode {
     private readonly http: HttpServer,
     readonly metrics: NodeMetrics,
     private readonly volume: BackingVolume | undefined,
+    private readonly tracing: NodeTracing | undefined,
   ) {}
 
   /** Set once a committed ring held this node: leaving it afterwards means it was taken out (decommission). */
@@ -76,7 +78,7 @@ export class RingblockNode {
     await mkdir(dirname(config.device), { recursive: true });
     // Metrics need the device's figures, the device reports syncs to metrics: bound late.
     let onSync = (_durationMs: number) => {};
-    const local = await LocalReplica.open(config.device, config.deviceSizeBytes, log, (durationMs) => onSync(durationMs));
+    const local = await LocalReplica.open(config.device, config.deviceSizeBytes, log, (durationMs) => onSync(durationMs), config.readCacheBytes);
     // A block device (loop, NVMe) reports its own new size; a file is extended to the lvol's.
     await volume?.watchGrowth(async (sizeBytes) => void (await (local.engine.stats().device.kind === 'block' ? local.engine.grow() : local.engine.grow({ sizeBytes }))));
     const self: MemberInfo = {
@@ -101,6 +103,10 @@ export class RingblockNode {
     });
     const view = new ClusterView(hasher, () => membership.config);
     const clock = new HybridClock(config.name);
+    // Off unless configured (OTEL_*): then no tracer anywhere, and the request path does no trace work.
+    const tracing = config.tracing ? NodeTracing.start(config.tracing, { node: config.name, cluster: config.cluster, version: self.version }, log) : undefined;
+    const tracer = tracing?.tracer;
+    local.tracer = tracer;
     const peers = new Peers({ token: config.token, timeoutMs: config.replicaTimeoutMs, connections: config.peerConnections, epoch: () => view.currentEpoch() });
     const coordinator = new Coordinator({
       self: config.name,
@@ -113,6 +119,7 @@ export class RingblockNode {
       onReadRepair: (count) => node.metrics.readRepairs.inc(count),
       ...(config.hintsEnabled ? { onMissed: (id: string, version: Buffer, data: Buffer | undefined, owners: readonly Owner[]) => node.hints.record(id, version, data, owners) } : {}),
       readRepairChance: config.readRepairChance,
+      tracer,
     });
     // The node object exists before its server so the routes can read its state.
     let node!: RingblockNode;
@@ -231,11 +238,16 @@ export class RingblockNode {
       ],
       config.token,
     );
-    const http = createHttpServer(router, config, (route, method, status, seconds) => metrics.observeRequest(route, method, status, seconds), (error) => log.error({ err: error }, 'request failed'));
+    const http = createHttpServer(router, config, (route, method, status, seconds) => metrics.observeRequest(route, method, status, seconds), (error) => log.error({ err: error }, 'request failed'), tracer ? { tracer, node: config.name } : undefined);
     metrics.inFlight = () => http.inFlight();
     metrics.hintsPending = () => hints.pending();
     local.onChecksumFailure = () => metrics.checksumFailures.inc();
-    onSync = (durationMs) => metrics.syncSeconds.observe(durationMs / 1000);
+    onSync = tracer
+      ? (durationMs) => {
+          metrics.syncSeconds.observe(durationMs / 1000);
+          local.syncEnded(durationMs);
+        }
+      : (durationMs) => metrics.syncSeconds.observe(durationMs / 1000);
     // Ring changes go through a migration: the maintainer only says which ring the live set calls for.
     const maintainer = new RingMaintainer({
       membership,
@@ -247,7 +259,7 @@ export class RingblockNode {
       },
       settled: () => migration.setTarget(null),
     });
-    node = new RingblockNode(config, log, local, membership, maintainer, migration, decommissions, hints, scrubber, repair, view, peers, http, metrics, volume);
+    node = new RingblockNode(config, log, local, membership, maintainer, migration, decommissions, hints, scrubber, repair, view, peers, http, metrics, volume, tracing);
     membership.on('members', () => {
       view.setLive(membership.liveMembers());
       hints.replaySoon();
@@ -324,6 +336,8 @@ export class RingblockNode {
       if (takenOut) await this.volume.release().catch((error: unknown) => this.log.error({ err: error }, 'releasing the backing volume failed (it stays; delete it with DELETE /volumes/<name>)'));
       await this.volume.close();
     }
+    // The spans of the drained requests are still queued: exported now, bounded in time.
+    await this.tracing?.shutdown();
     this.state = 'stopped';
     this.log.info('stopped');
   }

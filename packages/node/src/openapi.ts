@@ -59,6 +59,12 @@ export const OPENAPI_DOCUMENT = {
   openapi: '3.1.0',
   info: { title: 'ringblock', version: '0.1.0', description: 'A distributed, leaderless store of fixed 4 KiB blocks.' },
   paths: {
+    '/': {
+      get: {
+        summary: 'Status page: members, the ring drawn, migration and repair progress, refreshed live from /cluster, /cluster/ring and /health',
+        responses: { '200': { description: 'a self-contained HTML page', content: { 'text/html': { schema: { type: 'string' } } } } },
+      },
+    },
     '/block/{id}': {
       parameters: [blockId, consistency],
       put: {
@@ -173,6 +179,23 @@ export const OPENAPI_DOCUMENT = {
                 vnodes: { type: 'integer' },
                 nodes: { type: 'array', items: { type: 'object', required: ['name', 'addr'], properties: { name: { type: 'string' }, addr: { type: 'string' }, zone: { type: ['string', 'null'] } } } },
                 tokens: { type: 'array', items: { type: 'object', required: ['token', 'node'], properties: { token: { type: 'string', pattern: '^[0-9]+$' }, node: { type: 'string' } } } },
+                migration: {
+                  type: ['object', 'null'],
+                  description: 'while a migration runs with dual writes on: the arcs whose owners change (from: losing them, to: gaining them), at most 4096 listed',
+                  required: ['epoch', 'rangesTotal', 'ranges'],
+                  properties: {
+                    epoch: { type: 'integer' },
+                    rangesTotal: { type: 'integer' },
+                    ranges: {
+                      type: 'array',
+                      items: {
+                        type: 'object',
+                        required: ['start', 'end', 'from', 'to'],
+                        properties: { start: { type: 'string', pattern: '^[0-9]+$' }, end: { type: 'string', pattern: '^[0-9]+$' }, from: { type: 'array', items: { type: 'string' } }, to: { type: 'array', items: { type: 'string' } } },
+                      },
+                    },
+                  },
+                },
               },
             },
             'tokens as decimal strings (unsigned 64-bit), sorted',

@@ -2,6 +2,8 @@
 // connections, timeouts on every call, and every response body consumed or destroyed.
 import { Pool, errors as undiciErrors } from 'undici';
 import type { Dispatcher } from 'undici';
+import type { Context } from '@opentelemetry/api';
+import { injectTraceHeaders } from './tracing.js';
 import { ReplicaError, type Replica, type StoredBlock, type WriteOutcome, type WriteResult } from './store.js';
 import { versionFromText, versionToText } from './version.js';
 
@@ -30,16 +32,16 @@ export class Peers {
 
   replica(addr: string): Replica {
     return {
-      write: (id, version, data) => this.write(addr, id, version, data),
-      read: (id) => this.read(addr, id),
+      write: (id, version, data, trace) => this.write(addr, id, version, data, trace),
+      read: (id, trace) => this.read(addr, id, trace),
     };
   }
 
-  async write(addr: string, id: string, version: Buffer, data: Buffer | undefined): Promise<WriteOutcome> {
+  async write(addr: string, id: string, version: Buffer, data: Buffer | undefined, trace?: Context): Promise<WriteOutcome> {
     const response = await this.call(addr, {
       method: data ? 'PUT' : 'DELETE',
       path: `/internal/block/${id}`,
-      headers: { ...this.headers(), [HEADER_VERSION]: versionToText(version), ...(data ? { 'content-type': 'application/octet-stream' } : {}) },
+      headers: { ...this.headers(trace), [HEADER_VERSION]: versionToText(version), ...(data ? { 'content-type': 'application/octet-stream' } : {}) },
       body: data,
     });
     await response.body.dump();
@@ -49,8 +51,8 @@ export class Peers {
     return current ? { result, current } : { result };
   }
 
-  async read(addr: string, id: string): Promise<StoredBlock | undefined> {
-    const response = await this.call(addr, { method: 'GET', path: `/internal/block/${id}`, headers: this.headers() });
+  async read(addr: string, id: string, trace?: Context): Promise<StoredBlock | undefined> {
+    const response = await this.call(addr, { method: 'GET', path: `/internal/block/${id}`, headers: this.headers(trace) });
     if (response.statusCode === 404) {
       await response.body.dump();
       return undefined;
@@ -73,8 +75,11 @@ export class Peers {
     await Promise.allSettled(pools.map((pool) => pool.close()));
   }
 
-  private headers(): Record<string, string> {
-    return { authorization: `Bearer ${this.options.token}`, [HEADER_EPOCH]: String(this.options.epoch()) };
+  /** The token and our epoch; with a trace context, its `traceparent` too (the receiver continues the trace). */
+  private headers(trace: Context | undefined): Record<string, string> {
+    const headers = { authorization: `Bearer ${this.options.token}`, [HEADER_EPOCH]: String(this.options.epoch()) };
+    if (trace) injectTraceHeaders(trace, headers);
+    return headers;
   }
 
   private pool(addr: string): Pool {

@@ -1,11 +1,16 @@
 // Probes and read-only views of the node and the cluster: /live, /ready, /health(z), /metrics,
-// /cluster, /cluster/ring, /openapi.json.
+// /cluster, /cluster/ring, /openapi.json, and the status page at / (status-page.ts) that draws them.
+import { diffRings, type Ring } from '@ringblock/ring';
 import { HttpError, sendJson } from './http/errors.js';
 import type { Route } from './http/router.js';
 import type { ClusterView, RingSettings } from './cluster-view.js';
 import type { NodeMetrics, StorageSnapshot } from './metrics.js';
 import { OPENAPI_DOCUMENT } from './openapi.js';
+import { statusPageRoutes } from './status-page.js';
 import type { MigrationStatus } from './migration/protocol.js';
+
+/** Bound on the moving ranges /cluster/ring lists (the total is given too). */
+const MIGRATION_RANGES_MAX = 4096;
 
 export interface MemberStatus {
   name: string;
@@ -41,6 +46,7 @@ export function statusRoutes(source: StatusSource): Route[] {
     pattern: new RegExp(`^${path.replace(/\//g, '\\/')}$`),
     methods: { GET: handler },
   });
+  const moving = movingRanges();
   const health: Route['methods'][string] = ({ res }) => {
     const storage = source.storage();
     sendJson(res, 200, {
@@ -55,6 +61,7 @@ export function statusRoutes(source: StatusSource): Route[] {
     });
   };
   return [
+    ...statusPageRoutes(),
     get('live', '/live', ({ res }) => sendJson(res, 200, { status: 'live' })),
     get('ready', '/ready', ({ res }) => {
       const reason = source.notReadyReason();
@@ -79,6 +86,7 @@ export function statusRoutes(source: StatusSource): Route[] {
         vnodes,
         nodes: ring.nodes.map((node) => ({ name: node.name, addr: node.addr ?? null, zone: node.zone ?? null })),
         tokens: ring.tokens(),
+        migration: moving(ring, source.view.pendingRing(), () => source.migration().migration?.epoch ?? source.view.currentEpoch() + 1),
       });
     }),
     get('openapi', '/openapi.json', ({ res }) => sendJson(res, 200, OPENAPI_DOCUMENT)),
@@ -106,6 +114,23 @@ function clusterStatus(source: StatusSource) {
   });
   const { vnodes, replicationFactor } = source.settings();
   return { cluster: source.cluster, epoch: source.view.currentEpoch(), replicationFactor, vnodes, members, migration: migrationSummary(source.migration()) };
+}
+
+/**
+ * The arcs whose owner set changes between the committed ring and the one a running migration moves
+ * to (set while dual writes are on), for the status page to highlight; computed once per pair of rings.
+ */
+function movingRanges() {
+  let cached: { from: Ring; to: Ring; value: unknown } | undefined;
+  return (from: Ring, to: Ring | undefined, epoch: () => number) => {
+    if (!to) return null;
+    if (cached?.from !== from || cached.to !== to) {
+      const changes = diffRings(from, to);
+      const ranges = changes.slice(0, MIGRATION_RANGES_MAX).map((change) => ({ start: change.start.toString(), end: change.end.toString(), from: change.removedOwners, to: change.addedOwners }));
+      cached = { from, to, value: { epoch: epoch(), rangesTotal: changes.length, ranges } };
+    }
+    return cached.value;
+  };
 }
 
 /** The running migration as this node sees it (its own sends for progress), or null. */

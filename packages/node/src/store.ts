@@ -1,5 +1,6 @@
 // What the coordinator needs of a replica, local or remote: write a version (put or tombstone) under
 // last-writer-wins, read the newest record. The local one is the engine; remote ones go over HTTP.
+import type { Context } from '@opentelemetry/api';
 export interface StoredBlock {
   version: Buffer;
   tombstone: boolean;
@@ -18,10 +19,11 @@ export interface WriteOutcome {
   current?: Buffer;
 }
 
+/** `trace`: set only when tracing is on, the context of the span this call belongs to (its parent). */
 export interface Replica {
   /** `data` undefined writes a tombstone. */
-  write(id: string, version: Buffer, data: Buffer | undefined): Promise<WriteOutcome>;
-  read(id: string): Promise<StoredBlock | undefined>;
+  write(id: string, version: Buffer, data: Buffer | undefined, trace?: Context): Promise<WriteOutcome>;
+  read(id: string, trace?: Context): Promise<StoredBlock | undefined>;
 }
 
 /** A replica call that failed; `code` says how, for the status the coordinator answers with. */

@@ -2,6 +2,7 @@
 // required. Unknown paths are 404, known paths with another method 405 with `Allow`.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { timingSafeEqual, createHash } from 'node:crypto';
+import type { Context, Span } from '@opentelemetry/api';
 import { HttpError } from './errors.js';
 
 export interface RequestContext {
@@ -10,6 +11,9 @@ export interface RequestContext {
   url: URL;
   /** Capture groups of the route pattern, still percent-encoded. */
   params: readonly string[];
+  /** Set only when tracing is on and the route is traced: the request's server span and its context. */
+  span?: Span | undefined;
+  trace?: Context | undefined;
 }
 
 export type Handler = (context: RequestContext) => Promise<void> | void;
@@ -20,8 +24,10 @@ export interface Route {
   methods: Readonly<Record<string, Handler>>;
   /** Internal and admin routes need `Authorization: Bearer <cluster token>` (true: every method; a list: those methods). */
   requiresToken?: boolean | readonly string[];
-  /** Name used in metrics and traces (never a block id). */
+  /** Name used in metrics (never a block id). */
   name: string;
+  /** Traced routes get a server span named `<METHOD> <traced>`, e.g. `PUT /block/{id}` (the http.route). */
+  traced?: string;
 }
 
 export interface RouteMatch {

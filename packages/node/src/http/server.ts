@@ -5,8 +5,10 @@
 // reset that would discard it, and memory does not grow with what it sends.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import type { Tracer } from '@opentelemetry/api';
 import { HttpError, sendError } from './errors.js';
-import type { Router } from './router.js';
+import type { Route, Router } from './router.js';
+import { endRequestSpan, failRequestSpan, startRequestSpan, type RequestSpan } from '../tracing.js';
 
 /** How long a refused request's remaining body is read and dropped before the socket is destroyed. */
 const LINGER_MS = 2_000;
@@ -24,6 +26,12 @@ export interface RequestObserver {
   (route: string, method: string, status: number, seconds: number): void;
 }
 
+/** Tracing on: server spans for the traced routes, named after this node. */
+export interface ServerTracing {
+  tracer: Tracer;
+  node: string;
+}
+
 export interface HttpServer {
   server: Server;
   listen(port: number, host: string): Promise<number>;
@@ -32,7 +40,7 @@ export interface HttpServer {
   inFlight(): number;
 }
 
-export function createHttpServer(router: Router, limits: HttpLimits, observe: RequestObserver, logError: (error: unknown) => void): HttpServer {
+export function createHttpServer(router: Router, limits: HttpLimits, observe: RequestObserver, logError: (error: unknown) => void, tracing?: ServerTracing): HttpServer {
   let closing = false;
   const active = new Set<ServerResponse>();
   const sockets = new Set<Socket>();
@@ -51,11 +59,18 @@ export function createHttpServer(router: Router, limits: HttpLimits, observe: Re
       if (closing) res.setHeader('connection', 'close');
       const started = process.hrtime.bigint();
       let routeName = 'unknown';
+      let traced: RequestSpan | undefined;
       res.on('close', () => {
         active.delete(res);
         observe(routeName, req.method ?? 'GET', res.statusCode, Number(process.hrtime.bigint() - started) / 1e9);
+        if (traced) endRequestSpan(traced, res.statusCode, res.writableFinished);
       });
-      dispatch(router, req, res, (name) => (routeName = name), logError);
+      const matched = (route: Route): RequestSpan | undefined => {
+        routeName = route.name;
+        if (tracing && route.traced !== undefined) traced = startRequestSpan(tracing.tracer, tracing.node, req.method ?? 'GET', route.traced, req.headers);
+        return traced;
+      };
+      dispatch(router, req, res, matched, logError);
     },
   );
   server.maxConnections = limits.maxConnections;
@@ -99,7 +114,8 @@ export function createHttpServer(router: Router, limits: HttpLimits, observe: Re
   };
 }
 
-function dispatch(router: Router, req: IncomingMessage, res: ServerResponse, setRoute: (name: string) => void, logError: (error: unknown) => void): void {
+function dispatch(router: Router, req: IncomingMessage, res: ServerResponse, matched: (route: Route) => RequestSpan | undefined, logError: (error: unknown) => void): void {
+  let traced: RequestSpan | undefined;
   const run = async () => {
     // Routes match the raw path: URL parsing would resolve dot segments (`/block/..` → `/`).
     const target = req.url ?? '/';
@@ -107,14 +123,15 @@ function dispatch(router: Router, req: IncomingMessage, res: ServerResponse, set
     const path = query === -1 ? target : target.slice(0, query);
     const url = new URL(query === -1 ? '/' : target.slice(query), 'http://node');
     const match = router.match(req.method ?? 'GET', path);
-    setRoute(match.route.name);
+    traced = matched(match.route);
     const guard = match.route.requiresToken;
     if (guard === true || (Array.isArray(guard) && guard.includes(req.method ?? ''))) router.authorize(req);
-    await match.handler({ req, res, url, params: match.params });
+    await match.handler({ req, res, url, params: match.params, span: traced?.span, trace: traced?.context });
   };
   run().catch((error: unknown) => {
     const httpError = error instanceof HttpError ? error : new HttpError(500, 'INTERNAL', 'internal error');
     if (!(error instanceof HttpError)) logError(error);
+    if (traced) failRequestSpan(traced, httpError.code, httpError.message, error instanceof HttpError ? undefined : error);
     if (!req.complete) {
       if (!res.headersSent) res.setHeader('connection', 'close');
       lingerThenClose(req);
