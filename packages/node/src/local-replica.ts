@@ -80,7 +80,7 @@ export class LocalReplica implements Replica {
 
   storage(): StorageSnapshot {
     const stats = this.engine.stats();
-    return { blocks: stats.blocks, tombstones: stats.tombstones, usedBytes: stats.usedBytes, capacityBytes: stats.capacityBytes };
+    return { blocks: stats.blocks, tombstones: stats.tombstones, usedBytes: stats.usedBytes, capacityBytes: stats.capacityBytes, readCache: { hits: stats.readCache.hits, misses: stats.readCache.misses } };
   }
 
   close(): Promise<void> {

@@ -13,6 +13,8 @@ export interface StorageSnapshot {
   tombstones: number;
   usedBytes: number;
   capacityBytes: number;
+  /** Engine read cache: lookups it answered and lookups that went to the device. */
+  readCache?: { hits: number; misses: number };
 }
 
 export interface ClusterSnapshot {
@@ -94,6 +96,19 @@ export class NodeMetrics {
     gauge('ringblock_tombstones_stored', 'Tombstones stored on this node', () => storage().tombstones);
     gauge('ringblock_bytes_stored', 'Bytes of block data stored on this node', () => storage().usedBytes);
     gauge('ringblock_device_capacity_bytes', 'Capacity of the block device', () => storage().capacityBytes);
+    // Counters kept by the engine: exported as their current totals at each scrape.
+    new Counter({
+      name: 'ringblock_read_cache_lookups_total',
+      help: 'Engine read cache lookups by outcome (hit: answered from memory; miss: read from the device)',
+      labelNames: ['outcome'],
+      registers,
+      collect() {
+        const cache = storage().readCache;
+        this.reset();
+        this.inc({ outcome: 'hit' }, cache?.hits ?? 0);
+        this.inc({ outcome: 'miss' }, cache?.misses ?? 0);
+      },
+    });
     gauge('ringblock_ring_epoch', 'Epoch of the committed ring this node routes by', () => cluster().epoch);
     gauge('ringblock_ownership_share', 'Share of the hash space this node holds a replica of', () => cluster().ownershipShare);
     new Gauge({
