@@ -459,7 +459,8 @@ async function prepareOp(core: EngineCore, op: WriteOp): Promise<'ready' | OpRes
   // The key heads its line, so its current slot stays put while this reads it: caching is safe.
   const hit = core.cache.get(slot, false);
   const read: SlotRead = hit !== undefined ? { ok: true, record: { ...hit, version: Buffer.from(hit.version) } } : await readSlot(core, slot, op.key, 'header');
-  if (hit === undefined && read.ok) core.cache.set(slot, read.record);
+  // A copy goes to the cache: the version read here may be handed to the caller.
+  if (hit === undefined && read.ok) core.cache.set(slot, { ...read.record, version: Buffer.from(read.record.version) });
   if (!read.ok) {
     // The current record is unreadable: its version is unknown, so a put or delete replaces it
     // (this is how a replica repairs it); a purge cannot prove it is the tombstone asked for.

@@ -53,7 +53,13 @@ const volume = {
 };
 const volumeAccepted = json({ type: 'object', required: ['task', 'volume', 'state', 'status'], properties: { task: { type: 'string' }, volume: { type: 'string' }, state: { type: 'string', enum: VOLUME_STATES }, status: { type: 'string' } } }, 'accepted: follow the task or the events');
 const volumeRefused = error(['INVALID_TRANSITION'], { state: { type: 'string', enum: VOLUME_STATES }, event: { type: 'string' } });
-const jsonBody = (schema: Record<string, unknown>) => ({ required: true, content: { 'application/json': { schema } } });
+/** A volume operation with a JSON body of `fields` (all required), accepted as a task. */
+const volumeOperation = (summary: string, fields: Record<string, { type: string }>) => ({
+  summary,
+  parameters: [volumeName],
+  requestBody: { required: true, content: { 'application/json': { schema: { type: 'object', required: Object.keys(fields), properties: fields } } } },
+  responses: { '202': volumeAccepted, '400': error(['BAD_REQUEST']), '401': error(['UNAUTHORIZED']), '404': error(['NOT_FOUND']), '409': volumeRefused },
+});
 
 export const OPENAPI_DOCUMENT = {
   openapi: '3.1.0',
@@ -254,20 +260,10 @@ export const OPENAPI_DOCUMENT = {
       },
     },
     '/volumes/{name}/resize': {
-      post: {
-        summary: 'Grow a volume (cluster token required); its node grows its engine once the lvol grew',
-        parameters: [volumeName],
-        requestBody: jsonBody({ type: 'object', required: ['sizeMib'], properties: { sizeMib: { type: 'integer' } } }),
-        responses: { '202': volumeAccepted, '400': error(['BAD_REQUEST']), '401': error(['UNAUTHORIZED']), '404': error(['NOT_FOUND']), '409': volumeRefused },
-      },
+      post: volumeOperation('Grow a volume (cluster token required); its node grows its engine once the lvol grew', { sizeMib: { type: 'integer' } }),
     },
     '/volumes/{name}/snapshots': {
-      post: {
-        summary: 'Snapshot a volume (cluster token required)',
-        parameters: [volumeName],
-        requestBody: jsonBody({ type: 'object', required: ['name'], properties: { name: { type: 'string' } } }),
-        responses: { '202': volumeAccepted, '400': error(['BAD_REQUEST']), '401': error(['UNAUTHORIZED']), '404': error(['NOT_FOUND']), '409': volumeRefused },
-      },
+      post: volumeOperation('Snapshot a volume (cluster token required)', { name: { type: 'string' } }),
     },
     '/volumes/{name}/reconcile': {
       post: {

@@ -45,11 +45,15 @@ function storeOf(options: VolumeRoutesOptions): VolumeStore {
 }
 
 function volumeName(raw: string): string {
-  const name = decodeURIComponent(raw);
+  return validated(() => checkVolumeName(decodeURIComponent(raw)));
+}
+
+/** A record check's refusal as a 400 with its message (`rename` adapts the message to the field). */
+function validated<T>(check: () => T, rename: (message: string) => string = (message) => message): T {
   try {
-    return checkVolumeName(name);
+    return check();
   } catch (error) {
-    throw new HttpError(400, 'BAD_REQUEST', (error as Error).message);
+    throw new HttpError(400, 'BAD_REQUEST', rename((error as Error).message));
   }
 }
 
@@ -205,15 +209,11 @@ export function volumeRoutes(options: VolumeRoutesOptions): Route[] {
       methods: {
         POST: async ({ req, res, params }) => {
           const name = volumeName(params[0]!);
-          const { sizeMib } = await body(req);
-          try {
-            checkSizeMib(sizeMib);
-          } catch (error) {
-            throw new HttpError(400, 'BAD_REQUEST', (error as Error).message);
-          }
+          const asked = (await body(req))['sizeMib'];
+          const sizeMib = validated(() => checkSizeMib(asked));
           const current = await found(storeOf(options), name);
-          if ((sizeMib as number) <= current.sizeMib) throw new HttpError(400, 'BAD_REQUEST', `a volume only grows: ${name} is ${current.sizeMib} MiB, asked ${String(sizeMib)} MiB`);
-          await request(options, res, name, { type: 'resize', sizeMib: sizeMib as number });
+          if (sizeMib <= current.sizeMib) throw new HttpError(400, 'BAD_REQUEST', `a volume only grows: ${name} is ${current.sizeMib} MiB, asked ${sizeMib} MiB`);
+          await request(options, res, name, { type: 'resize', sizeMib });
         },
       },
     },
@@ -226,12 +226,8 @@ export function volumeRoutes(options: VolumeRoutesOptions): Route[] {
           const name = volumeName(params[0]!);
           const snapshot = (await body(req))['name'];
           if (typeof snapshot !== 'string') throw new HttpError(400, 'BAD_REQUEST', 'a snapshot needs {"name": "..."}');
-          try {
-            checkVolumeName(snapshot);
-          } catch (error) {
-            throw new HttpError(400, 'BAD_REQUEST', (error as Error).message.replace('volume name', 'snapshot name'));
-          }
-          await request(options, res, name, { type: 'snapshot', snapshotName: snapshot });
+          const snapshotName = validated(() => checkVolumeName(snapshot), (message) => message.replace('volume name', 'snapshot name'));
+          await request(options, res, name, { type: 'snapshot', snapshotName });
         },
       },
     },

@@ -3,6 +3,7 @@
 // no `traceparent` sent to peers, replicas called without a context), server spans continuing a
 // caller's trace with errors recorded, and failed replica calls recorded on their span.
 import { createServer, type IncomingHttpHeaders } from 'node:http';
+import { EventEmitter } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import t from 'tap';
 import type { Test } from 'tap';
@@ -25,9 +26,34 @@ const LIMITS = { headersTimeoutMs: 5_000, requestTimeoutMs: 5_000, maxConnection
 
 function memoryTracer(t: Test) {
   const exporter = new InMemorySpanExporter();
-  const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
+  const ended = new EventEmitter();
+  // Told of every ended span, so a test awaits spans instead of polling for them.
+  const processor = new SimpleSpanProcessor(exporter);
+  const onEnd = processor.onEnd.bind(processor);
+  processor.onEnd = (span) => {
+    onEnd(span);
+    ended.emit('span');
+  };
+  const provider = new BasicTracerProvider({ spanProcessors: [processor] });
   t.teardown(() => provider.shutdown());
-  return { tracer: provider.getTracer('test'), spans: () => exporter.getFinishedSpans() };
+  const spans = () => exporter.getFinishedSpans();
+  /** Resolves once `count` spans have ended (bounded). */
+  const spansEnded = (count: number) =>
+    new Promise<void>((resolve, reject) => {
+      const check = () => {
+        if (spans().length < count) return;
+        clearTimeout(timer);
+        ended.off('span', check);
+        resolve();
+      };
+      const timer = setTimeout(() => {
+        ended.off('span', check);
+        reject(new Error(`${spans().length} of ${count} spans ended within 5 s`));
+      }, 5_000);
+      ended.on('span', check);
+      check();
+    });
+  return { tracer: provider.getTracer('test'), spans, spansEnded };
 }
 
 t.test('OTEL_* variables: traces are on only with an OTLP endpoint, and only over gRPC', async (t) => {
@@ -80,13 +106,13 @@ t.test('tracing off: routes get no span or context even when the caller sends tr
 });
 
 t.test('tracing on: a server span per traced request, continuing the caller\'s trace, errors recorded', async (t) => {
-  const { tracer, spans } = memoryTracer(t);
+  const { tracer, spans, spansEnded } = memoryTracer(t);
   const probe = await probeServer(t, { tracer, node: 'node-1' });
   t.equal(await probe.get('/probe/a'), 200);
   t.equal(await probe.get('/probe/missing'), 404);
   t.ok(probe.seen.every((context) => context.span && context.trace && trace.getSpan(context.trace) === context.span), 'the handler gets the span and a context holding it');
   // The span ends when the response closes, just after the client saw the answer.
-  for (let waited = 0; spans().length < 2 && waited < 2_000; waited += 10) await new Promise((resolve) => setTimeout(resolve, 10));
+  await spansEnded(2);
   const [ok, missing] = spans();
   t.match(ok, { name: 'GET /probe/{x}', kind: SpanKind.SERVER, attributes: { 'http.request.method': 'GET', 'http.route': '/probe/{x}', 'http.response.status_code': 200, 'ringblock.node': 'node-1' }, status: { code: SpanStatusCode.UNSET } });
   t.equal(ok!.spanContext().traceId, TRACE_ID, 'the caller\'s trace');
