@@ -1,9 +1,10 @@
 // The Grafana dashboards (k8s/observability/dashboards/*.json, the one source of truth) are well
 // formed: unique uids and panel ids, panels on the 24-column grid without overlaps, every query on the
 // dashboard's Prometheus data source variable, only variables that are defined, and only ringblock_
-// metrics (what the nodes export; observability-prometheus.test.ts proves each returns series).
+// metrics (what the nodes and storage agents export; observability-prometheus.test.ts proves each
+// returns series).
 import t from 'tap';
-import { loadDashboards, metricNames, queryPanels, type DashboardPanel } from './support/prometheus.js';
+import { loadDashboards, metricNames, queryPanels, scopeOf, type DashboardPanel } from './support/prometheus.js';
 
 const GRID_COLUMNS = 24;
 /** Grafana's own variables that the queries may use. */
@@ -20,6 +21,11 @@ const REQUIRED_SUBJECTS: readonly [string, RegExp][] = [
   ['migration progress', /migration|moved/i],
   ['repair', /repair/i],
   ['engine sync latency', /sync latency/i],
+  ['SPDK device health', /device health/i],
+  ['SPDK iostat', /iostat/i],
+  ['volume FSM states', /FSM state/i],
+  ['storage agent reconcile and errors', /reconcile/i],
+  ['storage agent errors', /agent errors/i],
 ];
 
 function overlaps(a: DashboardPanel, b: DashboardPanel): boolean {
@@ -40,7 +46,8 @@ t.test('every dashboard is well formed', async (t) => {
     const datasource = variables.find((variable) => variable.name === 'datasource');
     t.equal(datasource?.type, 'datasource', `${where}: a data source variable`);
     t.equal(datasource?.query, 'prometheus', `${where}: of Prometheus data sources`);
-    t.ok(variables.find((variable) => variable.name === 'node')?.includeAll, `${where}: a node variable with "All"`);
+    const scope = scopeOf(dashboard);
+    t.ok(scope && variables.find((variable) => variable.name === scope)?.includeAll, `${where}: a node (peers) or host (storage agents) variable with "All"`);
     const defined = new Set([...variables.map((variable) => variable.name), ...BUILT_IN_VARIABLES]);
 
     const all = dashboard.panels.flatMap((panel) => [panel, ...(panel.panels ?? [])]);

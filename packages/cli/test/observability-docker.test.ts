@@ -1,7 +1,8 @@
 // docker/Dockerfile and docker/compose.yaml agree with the code: the files the build copies exist, the
 // entry point is the compiled `ringblock node`, the port, data directory and environment are what the
-// node's configuration reads, and the compose stack wires peers, ZooKeeper, Prometheus, Grafana (with
-// the dashboards of k8s/observability/dashboards) and Jaeger by names that exist. There is no Docker
+// node's configuration reads, and the compose stack wires peers, ZooKeeper, a storage agent on
+// spdk-sim, Prometheus, Grafana (with the dashboards of k8s/observability/dashboards) and Jaeger by
+// names that exist. There is no Docker
 // engine on these machines, so nothing here builds the image or starts the stack; the HEALTHCHECK
 // command itself is run against a real node by observability-live.test.ts.
 import t from 'tap';
@@ -11,6 +12,7 @@ import { readFile } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { promisify } from 'node:util';
 import { parseConfig, type NodeConfig } from '@ringblock/node';
+import { loadAgentConfig } from '@ringblock/spdk';
 import { DASHBOARD_DIR, parseYamlSubset, promtoolCheckConfig, recordConfigReads, repoRoot } from './support/prometheus.js';
 
 const run = promisify(execFile);
@@ -113,7 +115,7 @@ t.test('the Dockerfile builds the workspace and runs `ringblock node` as the nod
 t.test('the compose stack wires every service by names and paths that exist', async (t) => {
   const compose = parseYamlSubset(await readFile(join(DOCKER_DIR, 'compose.yaml'), 'utf8'), 'docker/compose.yaml')[0] as { services: Record<string, Record<string, any>>; volumes: Record<string, unknown> };
   const services = compose.services;
-  t.same(Object.keys(services).sort(), ['grafana', 'jaeger', 'peer-1', 'peer-2', 'peer-3', 'prometheus', 'zookeeper'], 'ZooKeeper, three peers, Prometheus, Grafana and Jaeger');
+  t.same(Object.keys(services).sort(), ['grafana', 'jaeger', 'peer-1', 'peer-2', 'peer-3', 'prometheus', 'spdk-sim', 'storage-agent', 'zookeeper'], 'ZooKeeper, three peers, spdk-sim and a storage agent, Prometheus, Grafana and Jaeger');
   const imageEnv = envOf(dockerInstructions(await readFile(join(DOCKER_DIR, 'Dockerfile'), 'utf8')), 1);
 
   const builds = PEERS.filter((peer) => services[peer]!.build);
@@ -177,6 +179,31 @@ t.test('the compose stack wires every service by names and paths that exist', as
   const prometheusConfig = parseYamlSubset(prometheusText)[0] as { scrape_configs: { job_name: string; static_configs: { targets: string[] }[] }[] };
   const targets = prometheusConfig.scrape_configs.find((job) => job.job_name === 'ringblock')!.static_configs.flatMap((group) => group.targets).sort();
   t.same(targets, configs.map((config) => `${config.name}:${config.port}`).sort(), 'Prometheus scrapes every peer at its node port');
+
+  // The storage agent: on the image's ringblock, on spdk-sim's socket in a shared volume, scraped at its port.
+  const usage = await run(process.execPath, [join(ROOT, 'packages/cli/dist/src/main.js'), 'help']).then((result) => result.stdout);
+  for (const name of ['spdk-sim', 'storage-agent']) {
+    const service = services[name]!;
+    t.equal(service.image, services[builds[0]!]!.image, `${name} runs the built image`);
+    t.same((service.entrypoint as string[]).slice(0, 2), ['node', 'packages/cli/dist/src/main.js'], `${name}: the image's ringblock`);
+    t.match(usage, new RegExp(`^  ${(service.entrypoint as string[])[2]}\\b`, 'm'), `${name}: \`ringblock ${(service.entrypoint as string[])[2]}\` is a command`);
+  }
+  const simArgs = services['spdk-sim']!.command as string[];
+  const agentEnv = Object.fromEntries(Object.entries(services['storage-agent']!.environment as Record<string, unknown>).map(([key, value]) => [key, interpolate(value)]));
+  const agentRead = recordConfigReads(loadAgentConfig, agentEnv);
+  t.notOk(agentRead.error, `storage-agent: the agent accepts its environment${agentRead.error ? `: ${agentRead.error.message}` : ''}`);
+  for (const name of Object.keys(agentEnv).filter((key) => key.startsWith('RINGBLOCK_'))) t.ok(agentRead.read.has(name), `storage-agent: the agent reads ${name}`);
+  if (agentRead.config) {
+    const socket = agentRead.config.spdkSock;
+    t.equal(simArgs[simArgs.indexOf('--sock') + 1], socket, `the agent talks to spdk-sim's socket (${socket})`);
+    const volumeAt = (name: string) => (services[name]!.volumes as string[]).find((volume) => socket.startsWith(`${volume.split(':')[1]!}/`));
+    t.ok(volumeAt('spdk-sim') && volumeAt('spdk-sim') === volumeAt('storage-agent'), 'through one volume both mount');
+    t.ok(services['storage-agent']!.depends_on?.['spdk-sim']?.condition === 'service_healthy' && /accessSync\('([^']+)'\)/.exec(services['spdk-sim']!.healthcheck.test.at(-1))?.[1] === socket, 'the agent starts once the socket exists (spdk-sim is healthy then)');
+    t.ok(services[agentRead.config.zk.split(':')[0]!], `storage-agent: ZooKeeper (${agentRead.config.zk}) is a service`);
+    const agentTargets = prometheusConfig.scrape_configs.find((job) => job.job_name === 'storage-agent')?.static_configs.flatMap((group) => group.targets);
+    t.same(agentTargets, [`storage-agent:${agentRead.config.port}`], 'Prometheus scrapes the agent at its RINGBLOCK_AGENT_PORT');
+    t.match(services['storage-agent']!.healthcheck.test.at(-1), new RegExp(`127\\.0\\.0\\.1:${agentRead.config.port}/ready`), 'its health check asks /ready on that port');
+  }
   const check = await promtoolCheckConfig(prometheusText);
   t.equal(check.code, 0, `promtool accepts docker/prometheus.yml: ${check.output.trim()}`);
 

@@ -10,7 +10,7 @@ import {
   newVolumeRecord, SpdkApi, SpdkRpcClient, SpdkSimControl, SpdkVolumeBackend, startSpdkSim, StorageAgent, VolumeStore, VolumeTransitionError,
   volumeNqn, volumeTaskId, volumeTaskStatus, snapshotLvolName, type StorageAgentOptions, type VolumeRecord, type VolumeState,
 } from '../src/index.js';
-import { tempDir, type Teardown } from './helpers.js';
+import { tempDir, untilRecord, type Teardown } from './helpers.js';
 
 const FAST_RETRY = { maxAttempts: 4, initialWaitMs: 50, multiplier: 2, maxWaitMs: 400 };
 const WAIT_MS = 15_000;
@@ -69,26 +69,7 @@ async function rig(t: Teardown & { name?: string }): Promise<Rig> {
   return out;
 }
 
-/** Resolves with the record once `accept` holds (watching it); rejects after WAIT_MS. */
-function until(store: VolumeStore, name: string, accept: (record: VolumeRecord) => boolean, what: string): Promise<VolumeRecord> {
-  return new Promise((resolve, reject) => {
-    let watch: { close(): void } | undefined;
-    let done = false;
-    const timer = setTimeout(() => finish(new Error(`volume ${name}: not ${what} after ${WAIT_MS} ms`)), WAIT_MS);
-    const finish = (result: VolumeRecord | Error) => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      watch?.close();
-      if (result instanceof Error) reject(result);
-      else resolve(result);
-    };
-    store.watch(name, (found) => {
-      if (found && accept(found.record)) finish(found.record);
-    }).then((opened) => (done ? opened.close() : (watch = opened)), (error: Error) => finish(error));
-  });
-}
-
+const until = (store: VolumeStore, name: string, accept: (record: VolumeRecord) => boolean, what: string) => untilRecord(store, name, accept, what, WAIT_MS);
 const inState = (store: VolumeStore, name: string, state: VolumeState) => until(store, name, (record) => record.fsm.state === state, state);
 
 async function transitions(store: VolumeStore, name: string): Promise<string[]> {

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { SpdkApi, SpdkRpcClient, SpdkSimControl, startSpdkSim, type SpdkRpcClientOptions, type SpdkSim, type SpdkSimOptions } from '../src/index.js';
+import { SpdkApi, SpdkRpcClient, SpdkSimControl, startSpdkSim, type SpdkRpcClientOptions, type SpdkSim, type SpdkSimOptions, type VolumeRecord, type VolumeStore } from '../src/index.js';
 
 /** The part of a tap Test the helpers use. */
 export interface Teardown {
@@ -44,6 +44,26 @@ export async function startSim(
 export async function withLvstore(api: SpdkApi, clusterSz?: number): Promise<string> {
   await api.bdevNvmeAttachController({ name: 'Nvme0', trtype: 'PCIe', traddr: '0000:00:04.0' });
   return api.bdevLvolCreateLvstore({ bdev_name: 'Nvme0n1', lvs_name: 'lvs0', ...(clusterSz === undefined ? {} : { cluster_sz: clusterSz }) });
+}
+
+/** Resolves with the record once `accept` holds (watching it); rejects after `timeoutMs`, naming `what`. */
+export function untilRecord(store: VolumeStore, name: string, accept: (record: VolumeRecord) => boolean, what: string, timeoutMs: number): Promise<VolumeRecord> {
+  return new Promise((resolve, reject) => {
+    let watch: { close(): void } | undefined;
+    let done = false;
+    const timer = setTimeout(() => finish(new Error(`volume ${name}: not ${what} after ${timeoutMs} ms`)), timeoutMs);
+    const finish = (result: VolumeRecord | Error) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      watch?.close();
+      if (result instanceof Error) reject(result);
+      else resolve(result);
+    };
+    store.watch(name, (found) => {
+      if (found && accept(found.record)) finish(found.record);
+    }).then((opened) => (done ? opened.close() : (watch = opened)), (error: Error) => finish(error));
+  });
 }
 
 /** A raw connection to a socket that collects reply lines. */

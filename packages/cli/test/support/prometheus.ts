@@ -199,14 +199,28 @@ export function queryPanels(dashboard: Dashboard): DashboardPanel[] {
 
 /**
  * Grafana's variables replaced by concrete values, as Grafana would before sending a query: the
- * `node` variable by its "All" value, the interval variables by windows that hold several scrapes.
+ * `node`, `host` and `volume` variables by their "All" value, the interval variables by windows that
+ * hold several scrapes.
  */
 export const GRAFANA_SUBSTITUTES: Readonly<Record<string, string>> = {
   $__rate_interval: '10s',
   $__interval: '2s',
   $__range: '5m',
   $node: '.+',
+  $host: '.+',
+  $volume: '.+',
 };
+
+/**
+ * The variable a dashboard is filtered by: `node` on the peers' dashboards, `host` on the storage
+ * agents' one (their series carry `host`, not `node`).
+ */
+export const SCOPE_VARIABLES = ['node', 'host'] as const;
+export type ScopeLabel = (typeof SCOPE_VARIABLES)[number];
+
+export function scopeOf(dashboard: Dashboard): ScopeLabel | undefined {
+  return SCOPE_VARIABLES.find((name) => dashboard.templating.list.some((variable) => variable.name === name));
+}
 
 export function substituteVariables(expr: string): string {
   let result = expr;

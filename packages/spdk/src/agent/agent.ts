@@ -7,7 +7,7 @@
 import type { Logger } from 'pino';
 import { CoalescedTask, CoordError, isCoordError, jsonBytes, type ClusterPaths, type Watch, type ZkClient } from '@ringblock/coord';
 import { isSpdkTransportError } from '../errors.js';
-import { DEFAULT_RETRY_POLICY, operationOf, VolumeTransitionError, type RetryPolicy, type VolumeEvent, type VolumeObservation } from '../volume-fsm.js';
+import { DEFAULT_RETRY_POLICY, operationOf, VOLUME_OPERATIONS, VolumeTransitionError, type RetryPolicy, type VolumeEvent, type VolumeObservation, type VolumeOperation } from '../volume-fsm.js';
 import { isValidVolumeName, VOLUME_SIZE_MIB_MIN, type VolumeRecord } from '../volumes/record.js';
 import { VolumeStore, type AppliedChange } from '../volumes/store.js';
 import { isRetryableBackendError, type SpdkVolumeBackend } from './backend.js';
@@ -50,6 +50,20 @@ export interface AgentStatus {
   passes: number;
 }
 
+/** What the agent did since it started (its /metrics counters). */
+export interface AgentCounters {
+  /** Healing passes over every volume. */
+  passes: number;
+  /** SPDK operations of volume workers, by how they ended. */
+  operations: Record<VolumeOperation, { succeeded: number; failed: number }>;
+  /** Reconcile requests answered, by outcome. */
+  reconciles: { reconciled: number; unreachable: number };
+  /** Attached volumes found unexported (SPDK restarted) and exported again. */
+  reexports: number;
+  /** Calls to SPDK that failed (preparing, volume operations, re-exports). */
+  spdkErrors: number;
+}
+
 export class StorageAgent {
   readonly store: VolumeStore;
   private readonly workers = new Map<string, { task: CoalescedTask; watch?: Watch; retryTimer?: NodeJS.Timeout }>();
@@ -61,7 +75,13 @@ export class StorageAgent {
   private spdk: AgentStatus['spdk'] = 'starting';
   private lastError: string | undefined;
   private prepared = false;
-  private passes = 0;
+  private readonly counters: AgentCounters = {
+    passes: 0,
+    operations: Object.fromEntries(VOLUME_OPERATIONS.map((operation) => [operation, { succeeded: 0, failed: 0 }])) as AgentCounters['operations'],
+    reconciles: { reconciled: 0, unreachable: 0 },
+    reexports: 0,
+    spdkErrors: 0,
+  };
   private stopped = false;
 
   constructor(private readonly options: StorageAgentOptions) {
@@ -101,8 +121,13 @@ export class StorageAgent {
       spdk: this.spdk,
       ...(this.lastError ? { lastError: this.lastError } : {}),
       volumes: [...this.states].map(([name, state]) => ({ name, state })),
-      passes: this.passes,
+      passes: this.counters.passes,
     };
+  }
+
+  /** A copy of the counters (read at scrape time). */
+  counts(): AgentCounters {
+    return structuredClone(this.counters);
   }
 
   /** Resolves when no worker runs or waits to run (tests, and orderly stops). */
@@ -113,7 +138,7 @@ export class StorageAgent {
   /** Asks every worker to run now (what the periodic pass does). */
   async pass(): Promise<void> {
     if (this.stopped) return;
-    this.passes++;
+    this.counters.passes++;
     if (this.prepared && !(await this.options.backend.lvstorePresent().catch(() => false))) {
       this.log.warn('the lvstore is gone from SPDK (restarted?): attaching controllers and loading it again');
       this.prepared = false;
@@ -171,6 +196,7 @@ export class StorageAgent {
   }
 
   private noteSpdkError(error: unknown, message: string): void {
+    this.counters.spdkErrors++;
     this.lastError = error instanceof Error ? error.message : String(error);
     if (isSpdkTransportError(error)) {
       if (this.spdk !== 'unreachable') this.log.warn({ err: error }, message);
@@ -312,10 +338,12 @@ export class StorageAgent {
           break;
         }
       }
+      this.counters.operations[operation].succeeded++;
       this.log.info({ volume: name, operation, attempt: record.fsm.attempt }, 'volume operation done');
       return (await this.apply(name, { type: 'succeeded' }, extra)) !== undefined;
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
+      this.counters.operations[operation].failed++;
       this.noteSpdkError(error, `volume ${name}: ${operation} failed`);
       const applied = await this.apply(name, { type: 'failed', error: message, retryable: isRetryableBackendError(error) });
       if (applied?.record.fsm.retryAtMs !== undefined) this.retryAt(name, applied.record.fsm.retryAtMs);
@@ -329,6 +357,7 @@ export class StorageAgent {
     try {
       if ((await backend.observe(record.name)) === 'attached') return;
       const exported = await backend.export(record.name);
+      this.counters.reexports++;
       this.log.warn({ volume: record.name, nqn: exported.nqn }, 'an attached volume was not exported (SPDK restarted?): exported it again');
       await this.store.update(record.name, () => ({ export: exported }), this.now());
     } catch (error) {
@@ -342,10 +371,12 @@ export class StorageAgent {
     const nowMs = this.now();
     const answer = { ...request, answeredAt: nowMs, observed };
     if (observed === 'unreachable') {
+      this.counters.reconciles.unreachable++;
       await this.store.update(record.name, (current) => (current.reconcile?.id === request.id ? { reconcile: { ...answer, outcome: 'unreachable' } } : undefined), nowMs);
       return false;
     }
     await this.apply(record.name, { type: 'reconcile', observed }, { reconcile: { ...answer, outcome: 'reconciled' } });
+    this.counters.reconciles.reconciled++;
     this.log.info({ volume: record.name, observed }, 'reconciled with SPDK');
     return true;
   }

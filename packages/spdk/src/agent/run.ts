@@ -81,7 +81,7 @@ export async function runStorageAgent(argv: readonly string[]): Promise<number> 
       return;
     }
     if (req.url === '/metrics' && agent) {
-      const registry = agentMetrics(agent, api, config.host);
+      const registry = agentMetrics(agent, api, { host: config.host, lvstore: config.lvstore });
       void registry.metrics().then((text) => {
         res.writeHead(200, { 'content-type': registry.contentType });
         res.end(text);
