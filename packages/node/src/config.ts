@@ -6,6 +6,8 @@ import { hostname } from 'node:os';
 export type Backing = 'file' | 'spdk';
 export type VolumeAttach = 'auto' | 'nvme' | 'loop' | 'file';
 const VOLUME_ATTACH: readonly VolumeAttach[] = ['auto', 'nvme', 'loop', 'file'];
+export type PeerProtocol = 'binary' | 'http';
+const PEER_PROTOCOLS: readonly PeerProtocol[] = ['binary', 'http'];
 
 export interface NodeConfig {
   name: string;
@@ -42,8 +44,10 @@ export interface NodeConfig {
   maxConnections: number;
   /** Timeout of one replica call from a coordinator to a peer. */
   replicaTimeoutMs: number;
-  /** Connections per peer in its undici Pool. */
+  /** Connections per peer in its undici Pool (HTTP replica calls). */
   peerConnections: number;
+  /** How replica calls reach peers: the binary replication protocol, or one HTTP request each. */
+  peerProtocol: PeerProtocol;
   /** Bytes per second this node sends in migration transfers at most (rebuilds must not starve clients). */
   transferBytesPerSecond: number;
   /** Hinted handoff on/off, its bounds and how often hints are replayed. */
@@ -134,6 +138,12 @@ function size(env: Env, key: string, fallback: number, min: number): number {
   return value;
 }
 
+function oneOf<T extends string>(env: Env, key: string, allowed: readonly T[], fallback: T): T {
+  const raw = read(env, key) ?? fallback;
+  if (!(allowed as readonly string[]).includes(raw)) throw new ConfigError(key, `must be one of ${allowed.join(', ')}, got "${raw}"`);
+  return raw as T;
+}
+
 function onOff(env: Env, key: string, fallback: boolean): boolean {
   const raw = read(env, key);
   if (raw === undefined) return fallback;
@@ -168,8 +178,7 @@ export function parseConfig(env: Env): NodeConfig {
   if (!/^[^\s,]+:\d+(,[^\s,]+:\d+)*(\/[^\s]*)?$/.test(zk)) throw new ConfigError('ZK', `must be host:port[,host:port...], got "${zk}"`);
   const backing = read(env, 'BACKING') ?? 'file';
   if (backing !== 'file' && backing !== 'spdk') throw new ConfigError('BACKING', `must be "file" or "spdk", got "${backing}"`);
-  const volumeAttach = (read(env, 'VOLUME_ATTACH') ?? 'auto') as VolumeAttach;
-  if (!VOLUME_ATTACH.includes(volumeAttach)) throw new ConfigError('VOLUME_ATTACH', `must be one of ${VOLUME_ATTACH.join(', ')}, got "${volumeAttach}"`);
+  const volumeAttach = oneOf(env, 'VOLUME_ATTACH', VOLUME_ATTACH, 'auto');
   const nvmfTransport = read(env, 'NVMF_TRANSPORT')?.toLowerCase();
   if (nvmfTransport !== undefined && nvmfTransport !== 'rdma' && nvmfTransport !== 'tcp') throw new ConfigError('NVMF_TRANSPORT', `must be "rdma" or "tcp", got "${nvmfTransport}"`);
   const dataDir = read(env, 'DATA_DIR') ?? `.ringblock/${nodeName}`;
@@ -213,6 +222,7 @@ export function parseConfig(env: Env): NodeConfig {
     maxConnections: integer(env, 'MAX_CONNECTIONS', 1024, 1, 65536),
     replicaTimeoutMs: duration(env, 'REPLICA_TIMEOUT', 2_000),
     peerConnections: integer(env, 'PEER_CONNECTIONS', 16, 1, 256),
+    peerProtocol: oneOf(env, 'PEER_PROTOCOL', PEER_PROTOCOLS, 'binary'),
     transferBytesPerSecond: size(env, 'TRANSFER_RATE', 64 * 1024 * 1024, 64 * 1024),
     hintsEnabled: onOff(env, 'HINTS', true),
     hintsMax: integer(env, 'HINTS_MAX', 100_000, 0, 10_000_000),

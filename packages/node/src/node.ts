@@ -19,6 +19,7 @@ import { createHttpServer, type HttpServer } from './http/server.js';
 import { Router } from './http/router.js';
 import { NodeMetrics } from './metrics.js';
 import { Peers } from './peers.js';
+import { ReplicationServer } from './replication/server.js';
 import { LocalReplica } from './local-replica.js';
 import { HybridClock } from './version.js';
 import { MigrationExecutor } from './migration-executor.js';
@@ -62,6 +63,7 @@ export class RingblockNode {
     private readonly view: ClusterView,
     private readonly peers: Peers,
     private readonly http: HttpServer,
+    private readonly replication: ReplicationServer,
     readonly metrics: NodeMetrics,
     private readonly volume: BackingVolume | undefined,
     private readonly tracing: NodeTracing | undefined,
@@ -107,7 +109,7 @@ export class RingblockNode {
     const tracing = config.tracing ? NodeTracing.start(config.tracing, { node: config.name, cluster: config.cluster, version: self.version }, log) : undefined;
     const tracer = tracing?.tracer;
     local.tracer = tracer;
-    const peers = new Peers({ token: config.token, timeoutMs: config.replicaTimeoutMs, connections: config.peerConnections, epoch: () => view.currentEpoch() });
+    const peers = new Peers({ token: config.token, timeoutMs: config.replicaTimeoutMs, connections: config.peerConnections, epoch: () => view.currentEpoch(), protocol: config.peerProtocol });
     const coordinator = new Coordinator({
       self: config.name,
       clock,
@@ -238,7 +240,21 @@ export class RingblockNode {
       ],
       config.token,
     );
-    const http = createHttpServer(router, config, (route, method, status, seconds) => metrics.observeRequest(route, method, status, seconds), (error) => log.error({ err: error }, 'request failed'), tracer ? { tracer, node: config.name } : undefined);
+    const observeRequest = (route: string, method: string, status: number, seconds: number) => metrics.observeRequest(route, method, status, seconds);
+    const serverTracing = tracer ? { tracer, node: config.name } : undefined;
+    const http = createHttpServer(router, config, observeRequest, (error) => log.error({ err: error }, 'request failed'), serverTracing);
+    // Replica calls of peers over the binary protocol, on the same port (an upgraded connection).
+    const replication = new ReplicationServer({
+      local,
+      clock,
+      epoch: () => view.currentEpoch(),
+      onNewerEpoch: (epoch) => log.debug({ epoch }, 'a peer routes by a newer ring epoch; the ring watch brings it'),
+      authorize: (req) => router.authorize(req),
+      observe: observeRequest,
+      tracing: serverTracing,
+      logError: (error) => log.warn({ err: error }, 'replication session failed'),
+    });
+    http.server.on('upgrade', replication.handleUpgrade);
     metrics.inFlight = () => http.inFlight();
     metrics.hintsPending = () => hints.pending();
     local.onChecksumFailure = () => metrics.checksumFailures.inc();
@@ -259,7 +275,7 @@ export class RingblockNode {
       },
       settled: () => migration.setTarget(null),
     });
-    node = new RingblockNode(config, log, local, membership, maintainer, migration, decommissions, hints, scrubber, repair, view, peers, http, metrics, volume, tracing);
+    node = new RingblockNode(config, log, local, membership, maintainer, migration, decommissions, hints, scrubber, repair, view, peers, http, replication, metrics, volume, tracing);
     membership.on('members', () => {
       view.setLive(membership.liveMembers());
       hints.replaySoon();
@@ -319,7 +335,7 @@ export class RingblockNode {
     this.state = 'draining';
     clearInterval(this.usageTimer);
     this.log.info({ inFlight: this.http.inFlight() }, 'draining');
-    await this.http.close(DRAIN_MS);
+    await Promise.all([this.http.close(DRAIN_MS), this.replication.close(DRAIN_MS)]);
     await this.maintainer.stop();
     await this.hints.stop();
     await this.scrubber.stop();

@@ -1,11 +1,16 @@
-// Replica calls to other peers over HTTP: one undici Pool per peer address with a bounded number of
-// connections, timeouts on every call, and every response body consumed or destroyed.
+// Replica calls to other peers: by default over the binary replication protocol (one multiplexed
+// link per peer, replication/link.ts); over HTTP when so configured or while a peer refuses the
+// upgrade (a node of an older version during a rolling upgrade). HTTP: one undici Pool per peer
+// address with a bounded number of connections, timeouts on every call, every response body
+// consumed or destroyed.
 import { Pool, errors as undiciErrors } from 'undici';
 import type { Dispatcher } from 'undici';
 import type { Context } from '@opentelemetry/api';
 import { injectTraceHeaders } from './tracing.js';
 import { ReplicaError, type Replica, type StoredBlock, type WriteOutcome, type WriteResult } from './store.js';
 import { versionFromText, versionToText } from './version.js';
+import type { PeerProtocol } from './config.js';
+import { linkReplica, ReplicationLink, UpgradeRefused } from './replication/link.js';
 
 export const HEADER_VERSION = 'x-ringblock-version';
 export { HEADER_EPOCH } from './http/epoch.js';
@@ -13,8 +18,10 @@ import { HEADER_EPOCH } from './http/epoch.js';
 export const HEADER_RESULT = 'x-ringblock-result';
 export const HEADER_TOMBSTONE = 'x-ringblock-tombstone';
 
-/** Bound on distinct peer addresses with an open pool; more means a bug (or an attack) upstream. */
+/** Bound on distinct peer addresses with an open pool or link; more means a bug (or an attack) upstream. */
 const PEER_POOLS_MAX = 1024;
+/** A peer that refused the replication upgrade is reached over HTTP for this long, then asked again. */
+const HTTP_FALLBACK_MS = 60_000;
 
 export interface PeerOptions {
   token: string;
@@ -22,19 +29,59 @@ export interface PeerOptions {
   connections: number;
   /** The ring epoch this node routes by, sent with every internal request. */
   epoch: () => number;
+  protocol?: PeerProtocol;
 }
 
 export class Peers {
   private readonly pools = new Map<string, Pool>();
+  private readonly links = new Map<string, { link: ReplicationLink; replica: Replica }>();
+  /** Peers that refused the upgrade: until when they are reached over HTTP. */
+  private readonly httpUntilMs = new Map<string, number>();
   private closed = false;
 
   constructor(private readonly options: PeerOptions) {}
 
   replica(addr: string): Replica {
-    return {
+    const http: Replica = {
       write: (id, version, data, trace) => this.write(addr, id, version, data, trace),
       read: (id, trace) => this.read(addr, id, trace),
     };
+    if (this.options.protocol === 'http') return http;
+    return {
+      write: (id, version, data, trace) => this.overLink(addr, http, (replica) => replica.write(id, version, data, trace)),
+      read: (id, trace) => this.overLink(addr, http, (replica) => replica.read(id, trace)),
+    };
+  }
+
+  /** Calls in flight over the binary links, by peer address (for tests and /health). */
+  linkCalls(): Map<string, number> {
+    return new Map([...this.links].map(([addr, { link }]) => [addr, link.inFlight]));
+  }
+
+  private async overLink<T>(addr: string, http: Replica, call: (replica: Replica) => Promise<T>): Promise<T> {
+    const until = this.httpUntilMs.get(addr);
+    if (until !== undefined && until > performance.now()) return call(http);
+    try {
+      return await call(this.link(addr));
+    } catch (error) {
+      // Only "no such route" means a peer without the protocol; a 401 (token) or 503 (stopping,
+      // full) would be answered the same over HTTP.
+      if (!(error instanceof UpgradeRefused) || (error.status !== 404 && error.status !== 405)) throw error;
+      this.httpUntilMs.set(addr, performance.now() + HTTP_FALLBACK_MS);
+      return call(http);
+    }
+  }
+
+  private link(addr: string): Replica {
+    let entry = this.links.get(addr);
+    if (!entry) {
+      if (this.closed) throw new ReplicaError('UNREACHABLE', 'this node is shutting down');
+      if (this.links.size >= PEER_POOLS_MAX) throw new ReplicaError('REFUSED', `more than ${PEER_POOLS_MAX} peer addresses`);
+      const link = new ReplicationLink({ addr, token: this.options.token, timeoutMs: this.options.timeoutMs });
+      entry = { link, replica: linkReplica(link, addr, this.options.epoch) };
+      this.links.set(addr, entry);
+    }
+    return entry.replica;
   }
 
   async write(addr: string, id: string, version: Buffer, data: Buffer | undefined, trace?: Context): Promise<WriteOutcome> {
@@ -70,6 +117,8 @@ export class Peers {
 
   async close(): Promise<void> {
     this.closed = true;
+    for (const { link } of this.links.values()) link.close();
+    this.links.clear();
     const pools = [...this.pools.values()];
     this.pools.clear();
     await Promise.allSettled(pools.map((pool) => pool.close()));

@@ -48,6 +48,13 @@ export function versionToText(bytes: Uint8Array): string {
   return `${buffer.toString('hex', 0, TIMESTAMP_BYTES)}-${buffer.toString('utf8', TIMESTAMP_BYTES)}`;
 }
 
+const NODE_NAME = /^[A-Za-z0-9._-]{1,63}$/;
+
+/** True for the byte form of a version: a timestamp and a node name (what versionFromText accepts). */
+export function isVersionBytes(bytes: Buffer): boolean {
+  return bytes.length > TIMESTAMP_BYTES && NODE_NAME.test(bytes.toString('latin1', TIMESTAMP_BYTES));
+}
+
 /** Parses the text form; undefined when it is not one. */
 export function versionFromText(text: string): Buffer | undefined {
   const match = VERSION_TEXT.exec(text);

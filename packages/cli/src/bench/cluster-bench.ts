@@ -14,7 +14,10 @@ import { LocalCluster } from '../local-cluster.js';
 import { runLoad, type LoadCase, type LoadResult } from './load.js';
 
 const KEYS = 5_000;
-const CONCURRENCIES = [16, 64];
+const CONCURRENCIES = [1, 16, 64, 256];
+const LEVELS = ['one', 'quorum', 'all'] as const;
+/** The cases the replication protocols are compared on (the headline figures of the issue). */
+const PROTOCOL_CONCURRENCY = 64;
 
 export interface ClusterBenchOptions {
   resultsDir: string;
@@ -22,14 +25,24 @@ export interface ClusterBenchOptions {
   durationMs: number;
 }
 
-function cases(durationMs: number, query: (level: string) => string): (LoadCase & { level: string })[] {
-  const body = randomBytes(4096);
+type Op = 'put' | 'get';
+interface BenchCase extends LoadCase {
+  op: Op;
+  level: string;
+}
+
+function loadCase(op: Op, level: string, concurrency: number, durationMs: number, body: Buffer, query: string): BenchCase {
   const key = (random: () => number) => `k-${Math.floor(random() * KEYS)}`;
-  const list: (LoadCase & { level: string })[] = [];
-  for (const concurrency of CONCURRENCIES) {
-    list.push({ name: 'put', level: 'quorum', method: 'PUT', concurrency, durationMs, body, expectStatus: 201, path: (r) => `/block/${key(r)}${query('quorum')}` });
-    list.push({ name: 'get', level: 'quorum', method: 'GET', concurrency, durationMs, expectStatus: 200, path: (r) => `/block/${key(r)}${query('quorum')}` });
-    list.push({ name: 'get', level: 'one', method: 'GET', concurrency, durationMs, expectStatus: 200, path: (r) => `/block/${key(r)}${query('one')}` });
+  const base = { op, level, name: `${op} ${level}`, concurrency, durationMs, path: (random: () => number) => `/block/${key(random)}${query}` };
+  return op === 'put' ? { ...base, method: 'PUT', body, expectStatus: 201 } : { ...base, method: 'GET', expectStatus: 200 };
+}
+
+/** Every op at every level and concurrency; the baseline knows no levels (one case per op). */
+function cases(durationMs: number, levels: readonly string[], concurrencies: readonly number[], ops: readonly Op[] = ['put', 'get']): BenchCase[] {
+  const body = randomBytes(4096);
+  const list: BenchCase[] = [];
+  for (const concurrency of concurrencies) {
+    for (const op of ops) for (const level of levels) list.push(loadCase(op, level, concurrency, durationMs, body, level === 'none' ? '' : `?consistency=${level}`));
   }
   return list;
 }
@@ -48,14 +61,22 @@ async function prefill(urls: readonly string[]): Promise<void> {
   await pool.close();
 }
 
-export async function runClusterBench(options: ClusterBenchOptions, progress: (line: string) => void): Promise<void> {
-  const results: { target: string; level: string; result: LoadResult }[] = [];
-  const run = async (target: string, urls: readonly string[], list: (LoadCase & { level: string })[]) => {
+/** One measured case of one target (baseline, cluster, cluster over HTTP replication). */
+export interface MeasuredCase {
+  target: string;
+  op: Op;
+  level: string;
+  result: LoadResult;
+}
+
+export async function runClusterBench(options: ClusterBenchOptions, progress: (line: string) => void): Promise<MeasuredCase[]> {
+  const results: MeasuredCase[] = [];
+  const run = async (target: string, urls: readonly string[], list: BenchCase[]) => {
     for (const spec of list) {
-      progress(`${target}: ${spec.name} ${spec.level} ×${spec.concurrency} for ${spec.durationMs / 1000}s…`);
+      progress(`${target}: ${spec.op} ${spec.level} ×${spec.concurrency} for ${spec.durationMs / 1000}s…`);
       const result = await runLoad(urls, spec);
       progress(`  ${result.opsPerSecond.toFixed(0)} ops/s, p50 ${result.p50Ms.toFixed(2)} ms, p99 ${result.p99Ms.toFixed(2)} ms, errors ${result.errors}`);
-      results.push({ target, level: spec.level, result });
+      results.push({ target, op: spec.op, level: spec.level, result });
     }
   };
 
@@ -66,42 +87,73 @@ export async function runClusterBench(options: ClusterBenchOptions, progress: (l
   const baselineUrl = `http://127.0.0.1:${portLine.toString().trim()}`;
   try {
     await prefill([baselineUrl]);
-    await run('baseline', [baselineUrl], cases(options.durationMs, () => ''));
+    await run('baseline', [baselineUrl], cases(options.durationMs, ['none'], CONCURRENCIES));
   } finally {
     baseline.kill('SIGTERM');
     await once(baseline, 'exit');
   }
+  await withCluster(options.workDir, {}, async (urls) => run('cluster', urls, cases(options.durationMs, LEVELS, CONCURRENCIES)));
+  // The same cluster with one HTTP request per replica call: what the binary protocol buys.
+  await withCluster(options.workDir, { RINGBLOCK_PEER_PROTOCOL: 'http' }, async (urls) => run('cluster-http', urls, cases(options.durationMs, ['quorum'], [PROTOCOL_CONCURRENCY])));
+  await writeResults(options.resultsDir, results, options.durationMs);
+  return results;
+}
 
-  const dataDir = join(options.workDir, 'cluster');
+/** A fresh 3-node cluster (file devices, durable), prefilled, for the time of `use`. */
+async function withCluster(workDir: string, env: Record<string, string>, use: (urls: readonly string[]) => Promise<void>): Promise<void> {
+  const dataDir = join(workDir, 'cluster');
   await rm(dataDir, { recursive: true, force: true });
   await mkdir(dataDir, { recursive: true });
-  const cluster = await LocalCluster.start({ nodes: 3, basePort: 0, dataDir, deviceSize: '256M', env: { RINGBLOCK_LOG_LEVEL: 'warn' } });
+  const cluster = await LocalCluster.start({ nodes: 3, basePort: 0, dataDir, deviceSize: '256M', env: { RINGBLOCK_LOG_LEVEL: 'warn', ...env } });
   try {
     const urls = cluster.nodes.map((node) => node.spec.url);
     await prefill(urls);
-    await run('cluster', urls, cases(options.durationMs, (level) => `?consistency=${level}`));
+    await use(urls);
   } finally {
     await cluster.stop();
     await rm(dataDir, { recursive: true, force: true });
   }
-  await writeResults(options.resultsDir, results, options.durationMs);
 }
 
-async function writeResults(dir: string, results: { target: string; level: string; result: LoadResult }[], durationMs: number): Promise<void> {
+interface Row {
+  case: string;
+  concurrency: number;
+  cluster: LoadResult;
+  baseline: LoadResult;
+  ratio: number;
+}
+
+/** The goals of the cluster issue (#3) and of the speed issue (#9): ratio to the baseline, p99 bound, at 64 concurrent. */
+const GOALS: { case: string; issue3: number; issue9: number }[] = [
+  { case: 'PUT quorum', issue3: 0.4, issue9: 0.6 },
+  { case: 'GET quorum', issue3: 0.5, issue9: 0.6 },
+  { case: 'GET one', issue3: 0.7, issue9: 0.8 },
+];
+const P99_GOAL_MS = { issue3: 25, issue9: 15 };
+
+async function writeResults(dir: string, results: readonly MeasuredCase[], durationMs: number): Promise<void> {
   await mkdir(dir, { recursive: true });
-  const find = (target: string, name: string, level: string, concurrency: number) =>
-    results.find((entry) => entry.target === target && entry.result.name === name && entry.level === level && entry.result.concurrency === concurrency)!.result;
-  const rows = [];
+  const find = (target: string, op: Op, level: string, concurrency: number) => results.find((entry) => entry.target === target && entry.op === op && entry.level === level && entry.result.concurrency === concurrency)?.result;
+  const rows: Row[] = [];
   for (const concurrency of CONCURRENCIES) {
-    for (const [name, level, baseName] of [['put', 'quorum', 'put'], ['get', 'quorum', 'get'], ['get', 'one', 'get']] as const) {
-      const cluster = find('cluster', name, level, concurrency);
-      const base = find('baseline', baseName, 'quorum', concurrency);
-      rows.push({ case: `${name.toUpperCase()} ${level}`, concurrency, cluster, baseline: base, ratio: cluster.opsPerSecond / base.opsPerSecond });
+    for (const op of ['put', 'get'] as const) {
+      for (const level of LEVELS) {
+        const cluster = find('cluster', op, level, concurrency)!;
+        const baseline = find('baseline', op, 'none', concurrency)!;
+        rows.push({ case: `${op.toUpperCase()} ${level}`, concurrency, cluster, baseline, ratio: cluster.opsPerSecond / baseline.opsPerSecond });
+      }
     }
   }
+  const protocols = (['put', 'get'] as const).map((op) => ({ case: `${op.toUpperCase()} quorum`, binary: find('cluster', op, 'quorum', PROTOCOL_CONCURRENCY)!, http: find('cluster-http', op, 'quorum', PROTOCOL_CONCURRENCY)! }));
   const machine = { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? 'unknown', node: process.version };
-  const json = { benchmark: 'cluster', date: new Date().toISOString(), machine, durationMsPerCase: durationMs, keys: KEYS, nodes: 3, replicationFactor: 3, rows };
+  const json = { benchmark: 'cluster', date: new Date().toISOString(), machine, durationMsPerCase: durationMs, keys: KEYS, nodes: 3, replicationFactor: 3, rows, protocols };
   await writeFile(join(dir, 'cluster.json'), `${JSON.stringify(json, null, 2)}\n`);
+  const at64 = (name: string) => rows.find((row) => row.case === name && row.concurrency === 64)!;
+  const goalLine = (goal: (typeof GOALS)[number]) => {
+    const row = at64(goal.case);
+    const mark = (ratio: number, p99: number) => (row.ratio >= ratio && row.cluster.p99Ms <= p99 ? 'met' : 'not met');
+    return `| ${goal.case} | ${(row.ratio * 100).toFixed(0)}% | ${row.cluster.p99Ms.toFixed(1)} | ≥ ${goal.issue3 * 100}%, p99 ≤ ${P99_GOAL_MS.issue3} ms: ${mark(goal.issue3, P99_GOAL_MS.issue3)} | ≥ ${goal.issue9 * 100}%, p99 ≤ ${P99_GOAL_MS.issue9} ms: ${mark(goal.issue9, P99_GOAL_MS.issue9)} |`;
+  };
   const lines = [
     '# Cluster benchmark',
     '',
@@ -110,6 +162,18 @@ async function writeResults(dir: string, results: { target: string; level: strin
     '| case | concurrency | cluster ops/s | p50 ms | p99 ms | errors | baseline ops/s | baseline p99 ms | ratio |',
     '|---|---|---|---|---|---|---|---|---|',
     ...rows.map((row) => `| ${row.case} | ${row.concurrency} | ${row.cluster.opsPerSecond.toFixed(0)} | ${row.cluster.p50Ms.toFixed(2)} | ${row.cluster.p99Ms.toFixed(2)} | ${row.cluster.errors} | ${row.baseline.opsPerSecond.toFixed(0)} | ${row.baseline.p99Ms.toFixed(2)} | ${(row.ratio * 100).toFixed(0)}% |`),
+    '',
+    `## Goals at ${PROTOCOL_CONCURRENCY} concurrent`,
+    '',
+    '| case | ratio | p99 ms | cluster issue (#3) | speed issue (#9) |',
+    '|---|---|---|---|---|',
+    ...GOALS.map(goalLine),
+    '',
+    `## Replication protocol at ${PROTOCOL_CONCURRENCY} concurrent (same run, a fresh cluster each)`,
+    '',
+    '| case | binary ops/s | binary p99 ms | HTTP ops/s | HTTP p99 ms | binary / HTTP |',
+    '|---|---|---|---|---|---|',
+    ...protocols.map((row) => `| ${row.case} | ${row.binary.opsPerSecond.toFixed(0)} | ${row.binary.p99Ms.toFixed(2)} | ${row.http.opsPerSecond.toFixed(0)} | ${row.http.p99Ms.toFixed(2)} | ${(row.binary.opsPerSecond / row.http.opsPerSecond).toFixed(2)}× |`),
     '',
   ];
   await writeFile(join(dir, 'cluster.md'), lines.join('\n'));
