@@ -106,14 +106,22 @@ export class FileDevice implements BlockDevice {
     }
   }
 
+  /**
+   * Inline, not on the thread pool: without O_DIRECT a write is a copy into the page cache (a few
+   * microseconds), and handing it to a pool thread costs more CPU than the copy itself (measured on
+   * 64 concurrent overwrites: 57 → 35 µs of CPU per put, 16k → 21k puts/s). The call that waits
+   * for the disk, fdatasync, stays asynchronous; every round syncs what it wrote, so the dirty data
+   * a write could be throttled behind stays at about one round's worth.
+   */
   async writev(buffers: Buffer[], position: number): Promise<void> {
     const total = buffers.reduce((sum, buffer) => sum + buffer.length, 0);
-    const what = `Writing ${total} bytes at ${position} of ${this.path} failed`;
-    let written = await call<number>((callback) => fsCallback.writev(this.fd, buffers, position, callback), what);
-    if (written === total) return;
-    const rest = Buffer.concat(buffers);
-    while (written < total) {
-      written += await call<number>((callback) => fsCallback.write(this.fd, rest, written, total - written, position + written, callback), what);
+    try {
+      let written = fsCallback.writevSync(this.fd, buffers, position);
+      if (written === total) return;
+      const rest = Buffer.concat(buffers);
+      while (written < total) written += fsCallback.writeSync(this.fd, rest, written, total - written, position + written);
+    } catch (error) {
+      throw ioError(`Writing ${total} bytes at ${position} of ${this.path} failed`, error as Error);
     }
   }
 
