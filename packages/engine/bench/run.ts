@@ -19,7 +19,7 @@ const DURATION_MS = Number(process.env['RINGBLOCK_BENCH_SECONDS'] ?? 3) * 1000;
 /** Every measurement runs this many times and the median is reported (the machine may be shared). */
 const REPEATS = Number(process.env['RINGBLOCK_BENCH_REPEATS'] ?? 3);
 const REOPEN_BLOCKS = Number(process.env['RINGBLOCK_BENCH_BLOCKS'] ?? 1_000_000);
-const RESULTS = join(ROOT, 'bench', 'results');
+const RESULTS = process.env['RINGBLOCK_BENCH_RESULTS'] ?? join(ROOT, 'bench', 'results');
 const REOPEN_CHILD = fileURLToPath(new URL('./reopen.js', import.meta.url));
 
 interface ReopenResult {

@@ -11,7 +11,9 @@ import { randomBytes } from 'node:crypto';
 import { Pool } from 'undici';
 import { cpus } from 'node:os';
 import { LocalCluster } from '../local-cluster.js';
+import { CLIENT_CONCURRENCY, runClientCases } from './client-bench.js';
 import { runLoad, type LoadCase, type LoadResult } from './load.js';
+import { renderBenchChart } from './svg-chart.js';
 
 const KEYS = 5_000;
 const CONCURRENCIES = [1, 16, 64, 256];
@@ -92,7 +94,10 @@ export async function runClusterBench(options: ClusterBenchOptions, progress: (l
     baseline.kill('SIGTERM');
     await once(baseline, 'exit');
   }
-  await withCluster(options.workDir, {}, async (urls) => run('cluster', urls, cases(options.durationMs, LEVELS, CONCURRENCIES)));
+  await withCluster(options.workDir, {}, async (urls) => {
+    await run('cluster', urls, cases(options.durationMs, LEVELS, CONCURRENCIES));
+    results.push(...(await runClientCases(urls, KEYS, options.durationMs, progress)));
+  });
   // The same cluster with one HTTP request per replica call: what the binary protocol buys.
   await withCluster(options.workDir, { RINGBLOCK_PEER_PROTOCOL: 'http' }, async (urls) => run('cluster-http', urls, cases(options.durationMs, ['quorum'], [PROTOCOL_CONCURRENCY])));
   await writeResults(options.resultsDir, results, options.durationMs);
@@ -108,10 +113,30 @@ async function withCluster(workDir: string, env: Record<string, string>, use: (u
   try {
     const urls = cluster.nodes.map((node) => node.spec.url);
     await prefill(urls);
+    await startupRepairsDone(urls);
     await use(urls);
   } finally {
     await cluster.stop();
     await rm(dataDir, { recursive: true, force: true });
+  }
+}
+
+/** Bound on waiting for the start-up anti-entropy rounds. */
+const STARTUP_REPAIR_WAIT_MS = 120_000;
+
+/**
+ * Waits until every node has run its start-up anti-entropy round (one per node after the ring
+ * settles: it reads every stored record once) so it does not fall into a measured case.
+ */
+async function startupRepairsDone(urls: readonly string[]): Promise<void> {
+  const deadline = performance.now() + STARTUP_REPAIR_WAIT_MS;
+  for (const url of urls) {
+    for (;;) {
+      const health = (await (await fetch(`${url}/health`, { signal: AbortSignal.timeout(5_000) })).json()) as { antiEntropy?: { rounds: number; round: unknown } };
+      if (!health.antiEntropy || (health.antiEntropy.rounds >= 1 && health.antiEntropy.round === null)) break;
+      if (performance.now() > deadline) throw new Error(`${url}: the start-up anti-entropy round did not end within ${STARTUP_REPAIR_WAIT_MS} ms`);
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
   }
 }
 
@@ -145,8 +170,13 @@ async function writeResults(dir: string, results: readonly MeasuredCase[], durat
     }
   }
   const protocols = (['put', 'get'] as const).map((op) => ({ case: `${op.toUpperCase()} quorum`, binary: find('cluster', op, 'quorum', PROTOCOL_CONCURRENCY)!, http: find('cluster-http', op, 'quorum', PROTOCOL_CONCURRENCY)! }));
+  const clients = ([['put', 'quorum'], ['get', 'quorum'], ['get', 'one']] as const).map(([op, level]) => ({
+    case: `${op.toUpperCase()} ${level}`,
+    plain: find('client', op, level, CLIENT_CONCURRENCY)!,
+    ringAware: find('client-ring-aware', op, level, CLIENT_CONCURRENCY)!,
+  }));
   const machine = { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? 'unknown', node: process.version };
-  const json = { benchmark: 'cluster', date: new Date().toISOString(), machine, durationMsPerCase: durationMs, keys: KEYS, nodes: 3, replicationFactor: 3, rows, protocols };
+  const json = { benchmark: 'cluster', date: new Date().toISOString(), machine, durationMsPerCase: durationMs, keys: KEYS, nodes: 3, replicationFactor: 3, rows, protocols, clients };
   await writeFile(join(dir, 'cluster.json'), `${JSON.stringify(json, null, 2)}\n`);
   const at64 = (name: string) => rows.find((row) => row.case === name && row.concurrency === 64)!;
   const goalLine = (goal: (typeof GOALS)[number]) => {
@@ -175,6 +205,31 @@ async function writeResults(dir: string, results: readonly MeasuredCase[], durat
     '|---|---|---|---|---|---|',
     ...protocols.map((row) => `| ${row.case} | ${row.binary.opsPerSecond.toFixed(0)} | ${row.binary.p99Ms.toFixed(2)} | ${row.http.opsPerSecond.toFixed(0)} | ${row.http.p99Ms.toFixed(2)} | ${(row.binary.opsPerSecond / row.http.opsPerSecond).toFixed(2)}× |`),
     '',
+    `## TypeScript client at ${CLIENT_CONCURRENCY} concurrent: plain vs ring-aware (goal: ring-aware ≥ 1.3×)`,
+    '',
+    '| case | plain ops/s | plain p99 ms | ring-aware ops/s | ring-aware p99 ms | ring-aware / plain |',
+    '|---|---|---|---|---|---|',
+    ...clients.map((row) => `| ${row.case} | ${row.plain.opsPerSecond.toFixed(0)} | ${row.plain.p99Ms.toFixed(2)} | ${row.ringAware.opsPerSecond.toFixed(0)} | ${row.ringAware.p99Ms.toFixed(2)} | ${(row.ringAware.opsPerSecond / row.plain.opsPerSecond).toFixed(2)}× |`),
+    '',
   ];
   await writeFile(join(dir, 'cluster.md'), lines.join('\n'));
+  await writeFile(join(dir, 'cluster.svg'), chart(rows, protocols, clients));
+}
+
+/** Every case beside its baseline, then the protocol and client comparisons, in one SVG. */
+function chart(rows: readonly Row[], protocols: readonly { case: string; binary: LoadResult; http: LoadResult }[], clients: readonly { case: string; plain: LoadResult; ringAware: LoadResult }[]): string {
+  const value = (series: string, result: LoadResult) => ({ series, opsPerSecond: result.opsPerSecond, p50Ms: result.p50Ms, p99Ms: result.p99Ms });
+  const groups = [
+    ...rows.map((row) => ({ label: `${row.case} ×${row.concurrency}`, values: [value('cluster', row.cluster), value('bare node:http baseline', row.baseline)] })),
+    ...protocols.map((row) => ({ label: `${row.case} ×${PROTOCOL_CONCURRENCY} protocol`, values: [value('cluster', row.binary), value('cluster, HTTP replication', row.http)] })),
+    ...clients.map((row) => ({ label: `${row.case} ×${CLIENT_CONCURRENCY} client`, values: [value('client, plain', row.plain), value('client, ring-aware', row.ringAware)] })),
+  ];
+  const series = [
+    { name: 'cluster', color: '#1f77b4' },
+    { name: 'bare node:http baseline', color: '#aaaaaa' },
+    { name: 'cluster, HTTP replication', color: '#ff7f0e' },
+    { name: 'client, plain', color: '#2ca02c' },
+    { name: 'client, ring-aware', color: '#9467bd' },
+  ];
+  return renderBenchChart('ringblock cluster: 3 peers, RF 3, durable file devices, 4 KiB blocks', series, groups);
 }

@@ -30,13 +30,31 @@ export interface LoadResult {
 
 export async function runLoad(urls: readonly string[], spec: LoadCase): Promise<LoadResult> {
   const pools = urls.map((url) => new Pool(url, { connections: Math.ceil(spec.concurrency / urls.length) + 1, pipelining: 1, keepAliveTimeout: 4_000 }));
+  let turn = 0;
+  try {
+    return await runClosedLoop(spec, async (random) => {
+      const pool = pools[turn++ % pools.length]!;
+      const response = await pool.request({ method: spec.method, path: spec.path(random), body: spec.body ?? null, headersTimeout: 30_000, bodyTimeout: 30_000 });
+      await response.body.dump();
+      return response.statusCode === spec.expectStatus;
+    });
+  } finally {
+    await Promise.all(pools.map((pool) => pool.close()));
+  }
+}
+
+/**
+ * `concurrency` workers calling `call` back to back for `durationMs`; a call that throws or returns
+ * false is an error. `random` is a cheap deterministic generator (the load shape is not measured).
+ */
+export async function runClosedLoop(spec: { name: string; concurrency: number; durationMs: number }, call: (random: () => number) => Promise<boolean>): Promise<LoadResult> {
   const latencies = new Float64Array(Math.min(SAMPLES_MAX, spec.concurrency * spec.durationMs * 50));
   let samples = 0;
   let ops = 0;
   let errors = 0;
   let seed = 0x9e3779b9;
   const random = () => {
-    // xorshift32: cheap and deterministic; load shape is not what is measured.
+    // xorshift32
     seed ^= seed << 13;
     seed ^= seed >>> 17;
     seed ^= seed << 5;
@@ -44,25 +62,17 @@ export async function runLoad(urls: readonly string[], spec: LoadCase): Promise<
   };
   const started = performance.now();
   const deadline = started + spec.durationMs;
-  const worker = async (index: number) => {
-    let turn = index;
+  const worker = async () => {
     while (performance.now() < deadline) {
-      const pool = pools[turn++ % pools.length]!;
       const begin = performance.now();
-      try {
-        const response = await pool.request({ method: spec.method, path: spec.path(random), body: spec.body ?? null, headersTimeout: 30_000, bodyTimeout: 30_000 });
-        await response.body.dump();
-        if (response.statusCode !== spec.expectStatus) errors++;
-      } catch {
-        errors++;
-      }
+      const ok = await call(random).catch(() => false);
+      if (!ok) errors++;
       ops++;
       if (samples < latencies.length) latencies[samples++] = performance.now() - begin;
     }
   };
-  await Promise.all(Array.from({ length: spec.concurrency }, (_, index) => worker(index)));
+  await Promise.all(Array.from({ length: spec.concurrency }, () => worker()));
   const elapsedMs = performance.now() - started;
-  await Promise.all(pools.map((pool) => pool.close()));
   const sorted = latencies.subarray(0, samples).sort();
   const quantile = (q: number) => (samples ? sorted[Math.min(samples - 1, Math.floor(q * samples))]! : 0);
   return {
