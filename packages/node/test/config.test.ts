@@ -17,3 +17,9 @@ t.test('SPDK backing settings: defaults and the host side of the attach', async 
   t.throws(() => parseConfig({ ...TOKEN, RINGBLOCK_NVME_CTRL_LOSS_TMO: '-5' }), { code: 'BAD_CONFIG', message: /RINGBLOCK_NVME_CTRL_LOSS_TMO/ });
   t.throws(() => parseConfig({}), { code: 'BAD_CONFIG', message: /RINGBLOCK_TOKEN/ });
 });
+
+t.test('replica calls: the binary protocol by default, HTTP when asked, anything else refused', async (t) => {
+  t.equal(parseConfig({ ...TOKEN }).peerProtocol, 'binary');
+  t.equal(parseConfig({ ...TOKEN, RINGBLOCK_PEER_PROTOCOL: 'http' }).peerProtocol, 'http');
+  t.throws(() => parseConfig({ ...TOKEN, RINGBLOCK_PEER_PROTOCOL: 'grpc' }), { code: 'BAD_CONFIG', message: /RINGBLOCK_PEER_PROTOCOL.*binary, http.*"grpc"/ });
+});
