@@ -7,7 +7,7 @@ import { createServer, type AddressInfo } from 'node:net';
 import t from 'tap';
 import type { Test } from 'tap';
 import { Client } from 'undici';
-import type { Engine } from '@ringblock/engine';
+import { EngineError, type Engine } from '@ringblock/engine';
 import {
   arcDistance, ByteRateLimiter, onArc, sendRange, TRANSFER_PATH, TransferEncoder, TransferTask, type OutgoingRecord,
 } from '../src/transfer/index.js';
@@ -178,6 +178,43 @@ t.test('a damaged or truncated stream is answered with its code and the position
   const cut = await post(Buffer.concat([encoder.headerBytes, frames[0]!, frames[1]!, frames[2]!.subarray(0, 1000)]));
   t.equal(cut.status, 400);
   t.match(cut.answer, { code: 'TRUNCATED', records: 100, lastPosition: records[99]!.position.toString() });
+});
+
+t.test('frames apply several at once, but only what applied in order is confirmed when one fails', async (t) => {
+  const source = await openEngine(t);
+  const target = await openEngine(t);
+  await fill(source, rng(8), 300, 0);
+  const records: OutgoingRecord[] = [];
+  for await (const record of source.rangeEntries(0n, 0n, { withData: true })) records.push(record);
+  // The third frame's first record cannot be stored; frames one, two and four can.
+  const refused = records[100]!.id;
+  let applyingAtOnce = 0;
+  let applyingAtOnceMax = 0;
+  const sink = {
+    put: async (id: string, version: Uint8Array, data: Uint8Array, options: { namespace: number }) => {
+      applyingAtOnceMax = Math.max(applyingAtOnceMax, ++applyingAtOnce);
+      try {
+        if (id === refused) throw new EngineError('DEVICE_FULL', 'The device is full (test).');
+        return await target.put(id, version, data, options);
+      } finally {
+        applyingAtOnce--;
+      }
+    },
+    delete: (id: string, version: Uint8Array, options: { namespace: number }) => target.delete(id, version, options),
+  };
+  const { addr } = await startReceiver(t, { engine: sink, epoch: () => 7 });
+  const id = transferId();
+  const encoder = new TransferEncoder(hasher, { namespace: 0, start: 0n, end: 0n, transferId: id });
+  const frames = [0, 1, 2, 3].map((i) => encoder.frame(records.slice(i * 50, i * 50 + 50)));
+  const client = new Client(`http://${addr}`);
+  t.teardown(() => client.close());
+  const response = await client.request({ method: 'POST', path: TRANSFER_PATH, headers: { authorization: `Bearer ${TOKEN}`, [HEADER_EPOCH]: '7' }, body: Buffer.concat([encoder.headerBytes, ...frames, encoder.trailer(true)]) });
+  const answer = (await response.body.json()) as Record<string, unknown>;
+  t.ok(applyingAtOnceMax > 50, `records of several frames were applying at once (${applyingAtOnceMax})`);
+  t.equal(response.statusCode, 507);
+  t.match(answer, { records: 100, complete: false, lastPosition: records[99]!.position.toString() }, 'confirmed: the two frames before the one that failed');
+  t.equal((await snapshot(target, hasher)).length, 199, 'every other record is stored (the unconfirmed ones are resent harmlessly)');
+  t.equal(applyingAtOnce, 0, 'nothing was still being written when the answer came');
 });
 
 t.test('the routes need the token and a current epoch', async (t) => {

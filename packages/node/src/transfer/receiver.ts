@@ -1,8 +1,8 @@
 // The receiving end of bulk transfer (DESIGN §6, transfer phase): `POST /internal/transfer` takes
 // one stream (codec.ts), applies it frame by frame under last-writer-wins, and answers
 // `{transferId, records, applied, lastPosition, complete, rangeDone}`. The body is read one chunk at a time
-// and not read on while a frame is being applied, so a slow store slows the sender (TCP
-// backpressure), and memory stays at about one frame. A bad or cut stream is answered with its
+// and not read on while FRAMES_APPLYING_MAX frames are being applied, so a slow store slows the
+// sender (TCP backpressure), and memory stays at a few frames. A bad or cut stream is answered with its
 // typed code and the lastPosition applied durably before it, so the sender resumes from there;
 // when the sender gets no answer at all, `GET /internal/transfer/{id}` tells it the same.
 // Both routes need the cluster token and carry the ring epoch (an older one is answered 409).
@@ -120,6 +120,17 @@ export function transferRoutes(options: TransferRouteOptions): Route[] {
   ];
 }
 
+/** Frames of one stream applying at once (each at most FRAME_PAYLOAD_BYTES_MAX of memory). */
+const FRAMES_APPLYING_MAX = 4;
+
+/** A frame handed to the store, not yet confirmed. */
+interface FrameApply {
+  applied: Promise<number>;
+  records: readonly { position: bigint }[];
+  /** Body bytes read when it was decoded (progress). */
+  bytes: number;
+}
+
 /** One request's state: what was applied so far is what an error answer reports. */
 interface Reception extends ReceiveSummary {
   namespace: number;
@@ -137,14 +148,18 @@ class StreamReceiver {
     const reader = new BodyReader(req, { bytesMax: this.limits.requestBytesMax, idleMs: this.limits.idleMs, totalMs: this.limits.requestMs });
     const decoder = new TransferDecoder(this.options.hasher, { framePayloadBytesMax: this.limits.framePayloadBytesMax });
     const reception: Reception = { transferId: '', records: 0, applied: 0, lastPosition: undefined, complete: false, rangeDone: false, namespace: 0, progress: undefined };
+    const applying: FrameApply[] = [];
     try {
       for (let chunk = await reader.next(); chunk !== undefined; chunk = await reader.next()) {
         decoder.push(chunk);
-        for (let item = decoder.next(); item !== undefined; item = decoder.next()) await this.handle(reception, item, reader.bytesRead);
+        for (let item = decoder.next(); item !== undefined; item = decoder.next()) await this.handle(reception, item, reader.bytesRead, applying);
       }
       decoder.end();
+      while (applying.length > 0) await this.confirmOldest(reception, applying);
       return summary(reception);
     } catch (error) {
+      // Nothing may still be writing once the answer is sent: what applied in order is confirmed.
+      await this.settleAll(reception, applying);
       throw this.answerFor(error, reception);
     } finally {
       reader.detach();
@@ -152,19 +167,42 @@ class StreamReceiver {
     }
   }
 
-  private async handle(reception: Reception, item: DecodedItem, bytes: number): Promise<void> {
+  private async handle(reception: Reception, item: DecodedItem, bytes: number, applying: FrameApply[]): Promise<void> {
     if (item.kind === 'header') return this.begin(reception, item.header);
     if (item.kind === 'trailer') {
       reception.complete = true;
       reception.rangeDone = item.trailer.rangeDone;
       return;
     }
-    reception.applied += await applyRecords(this.options.engine, reception.namespace, item.records, (ms) => this.clock.sleep(ms));
-    // Only now, with every record of the frame durable, does the confirmed position move.
-    reception.records += item.records.length;
-    reception.lastPosition = item.records[item.records.length - 1]!.position;
+    // Frames hold distinct ids, so several apply at once (one group commit takes them all); the
+    // body is not read on while FRAMES_APPLYING_MAX are applying.
+    const applied = applyRecords(this.options.engine, reception.namespace, item.records, (ms) => this.clock.sleep(ms));
+    applied.catch(() => undefined);
+    applying.push({ applied, records: item.records, bytes });
+    if (applying.length >= FRAMES_APPLYING_MAX) await this.confirmOldest(reception, applying);
+  }
+
+  /** Only once a frame and every frame before it are durable does the confirmed position move. */
+  private async confirmOldest(reception: Reception, applying: FrameApply[]): Promise<void> {
+    const frame = applying[0]!;
+    reception.applied += await frame.applied;
+    applying.shift();
+    reception.records += frame.records.length;
+    reception.lastPosition = frame.records[frame.records.length - 1]!.position;
     reception.progress!.advance(reception.lastPosition);
-    this.options.onProgress?.({ transferId: reception.transferId, records: reception.records, applied: reception.applied, lastPosition: reception.lastPosition, bytes });
+    this.options.onProgress?.({ transferId: reception.transferId, records: reception.records, applied: reception.applied, lastPosition: reception.lastPosition, bytes: frame.bytes });
+  }
+
+  /** After a failure: waits for every frame still applying; confirms those before the first that failed. */
+  private async settleAll(reception: Reception, applying: FrameApply[]): Promise<void> {
+    await Promise.allSettled(applying.map((frame) => frame.applied));
+    while (applying.length > 0) {
+      try {
+        await this.confirmOldest(reception, applying);
+      } catch {
+        applying.length = 0;
+      }
+    }
   }
 
   private begin(reception: Reception, header: StreamHeader): void {
