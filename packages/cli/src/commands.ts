@@ -11,6 +11,7 @@ import { runClusterBench } from './bench/cluster-bench.js';
 import { runMigrationBench } from './bench/migration-bench.js';
 import { runRepairBench } from './bench/repair-bench.js';
 import { CHAOS_USAGE, chaos } from './chaos/index.js';
+import { VERIFY_USAGE, chaosVerify } from './chaos/verify.js';
 
 const USAGE = `usage: ringblock <command> [options]
 
@@ -31,7 +32,7 @@ const USAGE = `usage: ringblock <command> [options]
                            move a node's data away and take it out of the ring; waits with a progress bar
   bench [cluster|migration|repair] [--duration 5s] [--megabytes 256] [--transfer-rate 1G] [--repair-rate 1G] [--results bench/results]
                            benchmarks with a baseline measured in the same run
-${CHAOS_USAGE}`;
+${CHAOS_USAGE}${VERIFY_USAGE}`;
 
 export async function runCommand(argv: string[]): Promise<number | undefined> {
   const [command, ...rest] = argv;
@@ -61,6 +62,8 @@ export async function runCommand(argv: string[]): Promise<number | undefined> {
       return decommission(rest);
     case 'chaos':
       return chaos(rest);
+    case 'chaos-verify':
+      return chaosVerify(rest);
     case undefined:
     case 'help':
     case '--help':

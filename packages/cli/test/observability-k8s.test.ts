@@ -13,6 +13,8 @@ import { join, posix } from 'node:path';
 import { promisify } from 'node:util';
 import { OPENAPI_DOCUMENT, parseConfig, parseDuration, parseSize } from '@ringblock/node';
 import { loadAgentConfig } from '@ringblock/spdk';
+import { findFreePort } from '@ringblock/coord';
+import { FINAL_READS_BUDGET_MS, parseVerifyArgs } from '../src/chaos/verify.js';
 import { DASHBOARD_DIR, parseYamlSubset, recordConfigReads, repoRoot } from './support/prometheus.js';
 
 const run = promisify(execFile);
@@ -307,6 +309,95 @@ esac
   t.ok(deleted.length >= 1 && deleted.length <= 3, `with every pod ready it kills one per interval (${deleted.length} in 3 s)`);
   t.ok(deleted.every((line) => /^delete pod blockstore-[0-2] --wait=false --grace-period=0 --force$/.test(line)), 'a blockstore pod, without grace (MODE=kill)');
   t.match(healthy.stdout, /done: \d+ pods killed/, 'and stops after DURATION');
+});
+
+/** A container's arguments as the kubelet expands them: `$(VAR)` from the container's env. */
+function expandedArgs(container: Json): string[] {
+  const env = Object.fromEntries((container.env ?? []).map((variable: Json) => [variable.name, String(variable.value)]));
+  return (container.args ?? []).map((arg: string) => arg.replace(/\$\(([A-Za-z_][A-Za-z0-9_]*)\)/g, (whole, name: string) => env[name] ?? whole));
+}
+
+/** The two chaos Jobs of a rendering: the pod killer's environment and the verifier's parsed arguments. */
+function chaosJobs(objects: Json[]): { killer: Json; killerEnv: Record<string, string>; verifier: Json; verify: ReturnType<typeof parseVerifyArgs>; container: Json } {
+  const killer = find(objects, 'Job', 'chaos-pod-killer')!;
+  const killerEnv = Object.fromEntries(killer.spec.template.spec.containers[0].env.map((variable: Json) => [variable.name, String(variable.value)]));
+  const verifier = find(objects, 'Job', 'chaos-verifier')!;
+  const container = verifier.spec.template.spec.containers[0];
+  return { killer, killerEnv, verifier, verify: parseVerifyArgs(expandedArgs(container)), container };
+}
+
+t.test('the chaos verifier Job runs `ringblock chaos-verify` with arguments the cli accepts, outlasting the pod killer', async (t) => {
+  if (!(await kubectlAvailable())) return void t.pass('kubectl is not installed', { skip: `no ${KUBECTL}: k8s/chaos not rendered` });
+  const objects = await render('k8s/chaos');
+  const { killer, killerEnv, verifier, verify, container } = chaosJobs(objects);
+  t.same(container.command, ['node', 'packages/cli/dist/src/main.js', 'chaos-verify'], 'the image\'s ringblock, command chaos-verify');
+  const usage = await run(process.execPath, [join(ROOT, 'packages/cli/dist/src/main.js'), 'help']).then((result) => result.stdout);
+  t.match(usage, /^  chaos-verify --url/m, '`ringblock chaos-verify` is a command');
+  t.notOk(find(objects, 'ConfigMap', 'chaos-scripts')?.data['verify.mjs'], 'no hand-rolled verifier script is shipped any more');
+  t.notOk(expandedArgs(container).some((arg) => arg.includes('$(')), 'every $(VAR) of its arguments is in its env');
+  const service = find(await render('k8s/base'), 'Service', 'blockstore');
+  const url = new URL(verify.urls[0]!);
+  t.equal(verify.urls.length, 1, 'one URL');
+  t.ok(url.hostname === 'blockstore' && service?.spec.ports.some((port: Json) => port.port === Number(url.port)), `it writes through the blockstore Service (${verify.urls[0]})`);
+  t.equal(verify.finalReadsVia, 'members', 'final reads through every member (their addresses from /cluster)');
+  t.ok(verify.durationMs >= (Number(killerEnv.DURATION) + Number(killerEnv.INTERVAL)) * 1000, `the verifier writes (${verify.durationMs / 1000}s) for as long as the killer kills (${killerEnv.DURATION}s) and one interval more`);
+  t.ok(verifier.spec.activeDeadlineSeconds * 1000 >= verify.durationMs + verify.settleTimeoutMs + FINAL_READS_BUDGET_MS, `its deadline (${verifier.spec.activeDeadlineSeconds}s) covers the writes, the settle wait and the final reads`);
+  t.ok(killer.spec.activeDeadlineSeconds >= Number(killerEnv.DURATION) + Number(killerEnv.INTERVAL), 'the killer\'s deadline covers its duration');
+  t.equal(verifier.spec.backoffLimit, 0, 'a failed verification is not retried over (the Job fails)');
+  t.ok(container.securityContext.readOnlyRootFilesystem && !verify.historyFile, 'read-only root: the history stays in memory');
+});
+
+t.test('scripts/chaos-k8s: clear errors without kubectl or a cluster; renders the Jobs as asked', async (t) => {
+  const script = join(ROOT, 'scripts/chaos-k8s');
+  const chaosK8s = (args: string[], env: Record<string, string> = {}) =>
+    run(script, args, { env: { ...process.env, ...env }, timeout: KUBECTL_TIMEOUT_MS }).then(
+      (result) => ({ code: 0, stdout: result.stdout, stderr: result.stderr }),
+      (error: { code?: number; stdout?: string; stderr?: string }) => ({ code: error.code ?? -1, stdout: error.stdout ?? '', stderr: error.stderr ?? '' }),
+    );
+  const noKubectl = await chaosK8s([], { KUBECTL: '/nonexistent/kubectl' });
+  t.equal(noKubectl.code, 2, 'without kubectl: exit 2');
+  t.match(noKubectl.stderr, /^chaos-k8s: kubectl is not installed/m, 'saying so');
+  const badUsage = await chaosK8s(['--duration', 'soon']);
+  t.equal(badUsage.code, 2, 'a bad --duration: exit 2');
+  t.match(badUsage.stderr, /--duration must be whole seconds/);
+  if (!(await kubectlAvailable())) return void t.pass('kubectl is not installed', { skip: `no ${KUBECTL}: cluster checks and rendering not run` });
+
+  // kubectl pointed at a loopback port where nothing listens: no cluster. (A token, so that kubectl
+  // does not ask for a user name on stdin.)
+  const dir = await mkdtemp(join(tmpdir(), 'ringblock-chaos-k8s-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const kubeconfig = join(dir, 'kubeconfig');
+  await writeFile(kubeconfig, `apiVersion: v1
+kind: Config
+clusters:
+  - name: nowhere
+    cluster:
+      server: https://127.0.0.1:${await findFreePort()}
+contexts:
+  - name: nowhere
+    context:
+      cluster: nowhere
+      user: nobody
+users:
+  - name: nobody
+    user: {token: not-a-token}
+current-context: nowhere
+`);
+  const noCluster = await chaosK8s(['--duration', '5', '--interval', '1'], { KUBECONFIG: kubeconfig });
+  t.equal(noCluster.code, 2, 'with no cluster answering: exit 2');
+  t.match(noCluster.stderr, /^chaos-k8s: no Kubernetes cluster answers kubectl \(context "nowhere"\)/m, 'saying so, with the context');
+  t.notMatch(noCluster.stdout, /created|configured/, 'and nothing applied');
+
+  const rendered = await chaosK8s(['--render', '--namespace', 'chaos-test', '--duration', '120', '--interval', '15', '--mode', 'graceful', '--image', 'registry.example:5000/ringblock:0.2.0'], { KUBECONFIG: kubeconfig });
+  t.equal(rendered.code, 0, `--render renders without a cluster${rendered.stderr ? `: ${rendered.stderr}` : ''}`);
+  const objects = await kubectlObjects(rendered.stdout);
+  t.ok(objects.every((object) => object.metadata.namespace === 'chaos-test'), 'everything in the namespace asked for');
+  const { killer, killerEnv, verify, container } = chaosJobs(objects);
+  t.same(killerEnv, { DURATION: '120', INTERVAL: '15', MODE: 'graceful' }, 'the killer kills every 15 s for 120 s, gracefully');
+  t.equal(verify.durationMs, 150_000, 'the verifier writes 30 s longer');
+  t.equal(container.image, 'registry.example:5000/ringblock:0.2.0', 'from the image asked for');
+  t.ok(killer.spec.activeDeadlineSeconds >= 120 + 15, 'the killer\'s deadline follows the duration');
+  t.same(referenceProblems(objects).filter((problem) => !problem.includes('not ringblock')), [], 'every reference resolves');
 });
 
 async function listFiles(dir: string): Promise<string[]> {

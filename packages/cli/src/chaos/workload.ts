@@ -21,6 +21,8 @@ export interface WorkloadOptions {
   /** Nodes a client may send to now (running, ready, not faulted). */
   targets: () => readonly Target[];
   requestTimeoutMs?: number;
+  /** Keys are `<prefix>-<index>` (default `chaos`); a run against a long-lived cluster picks its own. */
+  keyPrefix?: string;
 }
 
 export const CLIENTS_MAX = 64;
@@ -31,8 +33,10 @@ const NO_TARGET_WAIT_MS = 100;
 const KIND_WEIGHTS: readonly (readonly [OperationKind, number])[] = [['put', 45], ['get', 40], ['delete', 15]];
 const LEVEL_WEIGHTS: readonly (readonly [Level, number])[] = [['one', 20], ['quorum', 60], ['all', 20]];
 
-export function keyName(index: number): string {
-  return `chaos-${index}`;
+export const KEY_PREFIX_DEFAULT = 'chaos';
+
+export function keyName(index: number, prefix = KEY_PREFIX_DEFAULT): string {
+  return `${prefix}-${index}`;
 }
 
 export class Workload {
@@ -75,7 +79,7 @@ export class Workload {
         phase: 'workload',
         client,
         kind,
-        key: keyName(random.below(this.options.keys)),
+        key: keyName(random.below(this.options.keys), this.options.keyPrefix),
         level: random.weighted(LEVEL_WEIGHTS),
         target: random.pick(targets),
         ...(kind === 'put' ? { writeId: this.nextWriteId++ } : {}),
