@@ -165,7 +165,7 @@ export function decommissionRoutes(decommissions: Decommissions, membership: Clu
       requiresToken: true,
       methods: {
         POST: async ({ res, params }) => {
-          const name = decodeURIComponent(params[0]!);
+          const name = decodedName(params[0]!);
           if (!NODE_NAME.test(name)) throw new HttpError(400, 'BAD_REQUEST', `"${name}" is not a node name`);
           const { task, created } = await decommissions.request(name);
           sendJson(res, 202, { task: task.id, node: name, created, status: `/tasks/${task.id}` }, { location: `/tasks/${task.id}` });
@@ -196,4 +196,13 @@ export function decommissionRoutes(decommissions: Decommissions, membership: Clu
       },
     },
   ];
+}
+
+/** The path's node name, percent-decoded; not valid percent-encoding is the client's mistake (400). */
+function decodedName(raw: string): string {
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    throw new HttpError(400, 'BAD_REQUEST', `"${raw.slice(0, 64)}" is not valid percent-encoding`);
+  }
 }

@@ -9,8 +9,9 @@ export async function readExactBody(req: IncomingMessage, size: number, timeoutM
   const declared = req.headers['content-length'];
   if (declared !== undefined) {
     const length = Number(declared);
+    // Digits beyond 2^53 are still a byte count, and a longer one than a block (DESIGN §2: 413).
+    if (/^\d+$/.test(declared) && length > size) throw tooLarge(size, `a Content-Length of ${declared}`);
     if (!Number.isSafeInteger(length) || length < 0) throw new HttpError(400, 'BAD_REQUEST', `Content-Length "${declared}" is not a byte count`);
-    if (length > size) throw tooLarge(size, `a Content-Length of ${length}`);
     if (length < size) throw tooSmall(size, length);
   }
   const body = Buffer.allocUnsafe(size);
@@ -39,14 +40,19 @@ export async function readExactBody(req: IncomingMessage, size: number, timeoutM
       if (received < size) reject(tooSmall(size, received));
       else resolve();
     };
-    const onError = (error: Error) => fail(error);
-    const onAborted = () => fail(new Error('client aborted the request'));
+    const onError = () => fail(gone());
+    const onAborted = () => fail(gone());
     req.on('data', onData);
     req.on('end', onEnd);
     req.on('error', onError);
     req.on('aborted', onAborted);
   });
   return body;
+}
+
+/** The client closed the connection (or broke its framing) before the body was complete: nobody hears this answer. */
+function gone(): HttpError {
+  return new HttpError(400, 'BAD_REQUEST', 'the client closed the connection before the body was complete');
 }
 
 export function tooLarge(size: number, what: string): HttpError {

@@ -12,6 +12,7 @@ export async function readJsonBody(req: IncomingMessage, limits: { bytesMax: num
   } catch (error) {
     if (isTransferError(error, 'TOO_LARGE')) throw new HttpError(413, 'BAD_REQUEST', `${limits.what} body has at most ${limits.bytesMax} bytes`, {}, { connection: 'close' });
     if (isTransferError(error, 'TIMEOUT')) throw new HttpError(408, 'REQUEST_TIMEOUT', error.message);
+    if (isTransferError(error, 'UNREACHABLE')) throw new HttpError(400, 'BAD_REQUEST', 'the client closed the connection before the body was complete');
     throw error;
   } finally {
     reader.detach();

@@ -10,6 +10,8 @@ import { HttpError, sendError } from './errors.js';
 import type { Route, Router } from './router.js';
 import { endRequestSpan, failRequestSpan, startRequestSpan, type RequestSpan } from '../tracing.js';
 
+/** The status counted for a request whose client closed the connection before it was answered (nginx's). */
+const CLIENT_CLOSED_STATUS = 499;
 /** How long a refused request's remaining body is read and dropped before the socket is destroyed. */
 const LINGER_MS = 2_000;
 
@@ -44,6 +46,8 @@ export function createHttpServer(router: Router, limits: HttpLimits, observe: Re
   let closing = false;
   const active = new Set<ServerResponse>();
   const sockets = new Set<Socket>();
+  /** Per connection, the request being answered (at most one: node:http answers a connection's requests in order). */
+  const answering = new WeakMap<Socket, { req: IncomingMessage; res: ServerResponse }>();
   const server = createServer(
     {
       headersTimeout: limits.headersTimeoutMs,
@@ -55,6 +59,7 @@ export function createHttpServer(router: Router, limits: HttpLimits, observe: Re
     },
     (req, res) => {
       active.add(res);
+      answering.set(req.socket, { req, res });
       // While draining, every answer closes its connection, so keep-alive clients move elsewhere.
       if (closing) res.setHeader('connection', 'close');
       const started = process.hrtime.bigint();
@@ -62,7 +67,9 @@ export function createHttpServer(router: Router, limits: HttpLimits, observe: Re
       let traced: RequestSpan | undefined;
       res.on('close', () => {
         active.delete(res);
-        observe(routeName, req.method ?? 'GET', res.statusCode, Number(process.hrtime.bigint() - started) / 1e9);
+        if (answering.get(req.socket)?.res === res) answering.delete(req.socket);
+        // A client that went away before any answer was sent: 499 (client closed request), not the default 200.
+        observe(routeName, req.method ?? 'GET', res.headersSent ? res.statusCode : CLIENT_CLOSED_STATUS, Number(process.hrtime.bigint() - started) / 1e9);
         if (traced) endRequestSpan(traced, res.statusCode, res.writableFinished);
       });
       const matched = (route: Route): RequestSpan | undefined => {
@@ -82,7 +89,17 @@ export function createHttpServer(router: Router, limits: HttpLimits, observe: Re
     if (!socket.writable) return socket.destroy();
     const status = error.code === 'HPE_HEADER_OVERFLOW' ? 431 : error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
     const body = JSON.stringify({ error: `malformed or too slow request (${error.code ?? 'parse error'})`, code: 'BAD_REQUEST' });
-    socket.end(`HTTP/1.1 ${status} Bad Request\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+    const refuse = () => (socket.writable ? socket.end(`HTTP/1.1 ${status} Bad Request\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`) : socket.destroy());
+    // The malformed bytes came after a complete request still being answered (pipelined, or a body
+    // longer than its Content-Length): that answer goes out first, or its client would read this
+    // 400 as the answer to a request that succeeded. Bounded by the request timeout.
+    const busy = answering.get(socket);
+    if (!busy?.req.complete) return refuse();
+    const timer = setTimeout(() => socket.destroy(), limits.requestTimeoutMs).unref();
+    busy.res.once('close', () => {
+      clearTimeout(timer);
+      refuse();
+    });
   });
 
   return {

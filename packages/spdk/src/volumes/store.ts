@@ -64,7 +64,11 @@ export class VolumeStore {
   }
 
   async names(): Promise<string[]> {
-    const names = await this.client().children(this.paths.volumes);
+    // The volumes znode is made by the first storage agent (init): a cluster of file-backed peers has none.
+    const names = await this.client().children(this.paths.volumes).catch((error: unknown) => {
+      if (isCoordError(error, 'NO_NODE')) return [];
+      throw error;
+    });
     return names.sort().slice(0, VOLUMES_MAX);
   }
 
