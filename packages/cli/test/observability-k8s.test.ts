@@ -398,6 +398,49 @@ current-context: nowhere
   t.equal(container.image, 'registry.example:5000/ringblock:0.2.0', 'from the image asked for');
   t.ok(killer.spec.activeDeadlineSeconds >= 120 + 15, 'the killer\'s deadline follows the duration');
   t.same(referenceProblems(objects).filter((problem) => !problem.includes('not ringblock')), [], 'every reference resolves');
+
+  // The whole flow against a stand-in kubectl that answers as a cluster would: the verifier's log and
+  // its container's exit code decide; the lost writes are printed; the Jobs are deleted at the end.
+  const stub = join(dir, 'kubectl-stub');
+  await writeFile(stub, `#!/usr/bin/env bash
+echo "$*" >> "${dir}/calls"
+case "$*" in
+  *"logs -f job/chaos-pod-killer"*) printf '2026-01-01T00:00:00Z kill blockstore-1\\ndone: 1 pods killed\\n' ;;
+  *"logs -f job/chaos-verifier"*) cat "${dir}/verifier.log" ;;
+  *"get pods -l job-name=chaos-verifier"*) printf 'chaos-verifier-abcde' ;;
+  *"get pod/chaos-verifier-abcde"*) cat "${dir}/exit-code" ;;
+  *) ;;
+esac
+`);
+  await chmod(stub, 0o755);
+  const lostLog = [
+    'verify: 8 clients over 48 keys (chaos-1-x-*) through http://blockstore:3000 for 150s',
+    'violations: 1 (lost-write 1)',
+    '  lost-write chaos-1-x-7: the final read returned absent, which an acknowledged write started after it answered should have replaced',
+    '    #12 workload put quorum via blockstore:3000 [10..12 ms] → 201 version 0000000100000000-blockstore-0 write 5',
+    '    #99 final get all via blockstore-2 [900..901 ms] → 404',
+    'history: undefined',
+  ].join('\n');
+  const flow = async (log: string, exitCode: string) => {
+    await writeFile(join(dir, 'verifier.log'), `${log}\n`);
+    await writeFile(join(dir, 'exit-code'), exitCode);
+    await rm(join(dir, 'calls'), { force: true });
+    const result = await chaosK8s(['--duration', '120', '--interval', '15'], { KUBECTL: stub });
+    return { ...result, calls: (await readFile(join(dir, 'calls'), 'utf8')).trim().split('\n') };
+  };
+  const lost = await flow(lostLog, '1');
+  t.equal(lost.code, 1, 'a verifier that found a lost write: exit 1');
+  t.match(lost.stdout, /^\[chaos-pod-killer\] .* kill blockstore-1$/m, "the killer's log, prefixed");
+  t.match(lost.stdout, /^\[chaos-verifier\] violations: 1/m, "the verifier's log, prefixed");
+  t.match(lost.stdout, /^chaos-k8s: pod killer: done: 1 pods killed$/m, 'how many pods were killed');
+  t.match(lost.stdout, /^chaos-k8s: lost writes[^\n]*\n  lost-write chaos-1-x-7: [^\n]*\n    #12 [^\n]*\n    #99 [^\n]*404$/m, 'each lost write with the operations that prove it');
+  t.ok(lost.calls.some((call) => /^apply -k /.test(call)), 'the Jobs were applied');
+  t.match(lost.calls.at(-1), /^delete -k .* --wait=false/, 'and deleted at the end');
+  const clean = await flow('violations: 0', '0');
+  t.equal(clean.code, 0, 'a verifier with no violation: exit 0');
+  t.match(clean.stdout, /^chaos-k8s: nothing lost$/m, 'saying nothing was lost');
+  const crashed = await flow('violations: 0', '137');
+  t.equal(crashed.code, 1, 'a verifier container that did not exit 0 (killed, out of memory): exit 1');
 });
 
 async function listFiles(dir: string): Promise<string[]> {
