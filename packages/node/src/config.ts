@@ -38,6 +38,8 @@ export interface NodeConfig {
   nvmfTransport: 'rdma' | 'tcp' | undefined;
   zkUser: string | undefined;
   zkPassword: string | undefined;
+  /** TLS for client and peer traffic: PEM files, read at start-up; undefined: plain HTTP. */
+  tls: TlsFiles | undefined;
   /** Limits of the HTTP server. */
   headersTimeoutMs: number;
   requestTimeoutMs: number;
@@ -192,6 +194,7 @@ export function parseConfig(env: Env): NodeConfig {
   if ((zkUser === undefined) !== (zkPassword === undefined)) {
     throw new ConfigError(zkUser === undefined ? 'ZK_USER' : 'ZK_PASSWORD', 'must be set together with the other ZooKeeper credential');
   }
+  const tls = parseTlsFiles(env);
   return {
     name: nodeName,
     advertiseAddr,
@@ -217,6 +220,7 @@ export function parseConfig(env: Env): NodeConfig {
     nvmfTransport,
     zkUser,
     zkPassword,
+    tls,
     headersTimeoutMs: duration(env, 'HEADERS_TIMEOUT', 10_000),
     requestTimeoutMs: duration(env, 'REQUEST_TIMEOUT', 30_000),
     maxConnections: integer(env, 'MAX_CONNECTIONS', 1024, 1, 65536),
@@ -239,6 +243,27 @@ export function parseConfig(env: Env): NodeConfig {
     logLevel: read(env, 'LOG_LEVEL') ?? 'info',
     tracing: parseTracing(env),
   };
+}
+
+export interface TlsFiles {
+  /** This node's certificate chain (PEM), presented to clients and to peers. */
+  certFile: string;
+  keyFile: string;
+  /** The CA (PEM) peers' certificates are verified against; unset: the system's CAs. */
+  caFile: string | undefined;
+}
+
+/** RINGBLOCK_TLS_CERT and RINGBLOCK_TLS_KEY together turn TLS on; RINGBLOCK_TLS_CA needs them. */
+function parseTlsFiles(env: Env): TlsFiles | undefined {
+  const certFile = read(env, 'TLS_CERT');
+  const keyFile = read(env, 'TLS_KEY');
+  const caFile = read(env, 'TLS_CA');
+  if ((certFile === undefined) !== (keyFile === undefined)) throw new ConfigError(certFile === undefined ? 'TLS_CERT' : 'TLS_KEY', 'must be set together with the other TLS file (certificate and private key, PEM)');
+  if (certFile === undefined || keyFile === undefined) {
+    if (caFile !== undefined) throw new ConfigError('TLS_CA', 'needs RINGBLOCK_TLS_CERT and RINGBLOCK_TLS_KEY (TLS is on for client and peer traffic alike)');
+    return undefined;
+  }
+  return { certFile, keyFile, caFile };
 }
 
 const OTLP_DEFAULT_ENDPOINT = 'http://localhost:4317';

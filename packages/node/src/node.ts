@@ -20,6 +20,7 @@ import { Router } from './http/router.js';
 import { NodeMetrics } from './metrics.js';
 import { Peers } from './peers.js';
 import { ReplicationServer } from './replication/server.js';
+import { loadTls, PLAIN_TRANSPORT } from './peer-transport.js';
 import { LocalReplica } from './local-replica.js';
 import { HybridClock } from './version.js';
 import { MigrationExecutor } from './migration-executor.js';
@@ -74,6 +75,9 @@ export class RingblockNode {
 
   static async start(given: NodeConfig, log: Logger): Promise<RingblockNode> {
     const hasher = await loadHasher();
+    // TLS files are read (and checked) before anything starts: a wrong file stops start-up here.
+    const tls = given.tls ? await loadTls(given.tls) : undefined;
+    const transport = tls?.transport ?? PLAIN_TRANSPORT;
     // On SPDK the device is the attached volume, its size the lvol's.
     const volume = given.backing === 'spdk' ? await BackingVolume.attach(given, log) : undefined;
     const config: NodeConfig = volume ? { ...given, device: volume.device, deviceSizeBytes: volume.sizeBytes } : given;
@@ -109,7 +113,7 @@ export class RingblockNode {
     const tracing = config.tracing ? NodeTracing.start(config.tracing, { node: config.name, cluster: config.cluster, version: self.version }, log) : undefined;
     const tracer = tracing?.tracer;
     local.tracer = tracer;
-    const peers = new Peers({ token: config.token, timeoutMs: config.replicaTimeoutMs, connections: config.peerConnections, epoch: () => view.currentEpoch(), protocol: config.peerProtocol });
+    const peers = new Peers({ token: config.token, timeoutMs: config.replicaTimeoutMs, connections: config.peerConnections, epoch: () => view.currentEpoch(), protocol: config.peerProtocol, transport });
     const coordinator = new Coordinator({
       self: config.name,
       clock,
@@ -127,7 +131,7 @@ export class RingblockNode {
     let node!: RingblockNode;
     const engine = local.engine;
     const addressOf = (name: string) => membership.liveMembers().get(name)?.addr ?? view.currentRing()?.node(name)?.addr ?? view.pendingRing()?.node(name)?.addr;
-    const transfers = new NodeTransferRunner({ engine, hasher, token: config.token, epoch: () => view.currentEpoch(), addressOf, bytesPerSecond: config.transferBytesPerSecond, log, onMoved: (blocks, bytes) => node.metrics.migrationMoved(blocks, bytes) });
+    const transfers = new NodeTransferRunner({ engine, hasher, token: config.token, transport, epoch: () => view.currentEpoch(), addressOf, bytesPerSecond: config.transferBytesPerSecond, log, onMoved: (blocks, bytes) => node.metrics.migrationMoved(blocks, bytes) });
     const migration = new MigrationExecutor({
       self: config.name,
       cluster: config.cluster,
@@ -194,6 +198,7 @@ export class RingblockNode {
       view,
       addressOf,
       token: config.token,
+      transport,
       migrationRunning: () => migration.status().migration !== null || view.pendingRing() !== undefined,
       log,
       bodyTimeoutMs: config.requestTimeoutMs,
@@ -242,7 +247,7 @@ export class RingblockNode {
     );
     const observeRequest = (route: string, method: string, status: number, seconds: number) => metrics.observeRequest(route, method, status, seconds);
     const serverTracing = tracer ? { tracer, node: config.name } : undefined;
-    const http = createHttpServer(router, config, observeRequest, (error) => log.error({ err: error }, 'request failed'), serverTracing);
+    const http = createHttpServer(router, config, observeRequest, (error) => log.error({ err: error }, 'request failed'), serverTracing, tls?.server);
     // Replica calls of peers over the binary protocol, on the same port (an upgraded connection).
     const replication = new ReplicationServer({
       local,
@@ -378,7 +383,12 @@ export async function startNodeFromEnv(argv: readonly string[]): Promise<Ringblo
     throw error;
   }
   const log = pino({ level: config.logLevel, base: { node: config.name }, redact: ['token', 'config.token', 'req.headers.authorization'] });
-  const node = await RingblockNode.start(config, log);
+  // Settings only checkable at start-up (TLS files) stop it with the same one clear line.
+  const node = await RingblockNode.start(config, log).catch((error: unknown) => {
+    if (!(error instanceof ConfigError)) throw error;
+    process.stderr.write(`${error.message}\n`);
+    process.exit(2);
+  });
   const shutdown = (signal: string) => {
     log.info({ signal }, 'stopping');
     node.stop().then(

@@ -10,6 +10,7 @@ import { injectTraceHeaders } from './tracing.js';
 import { ReplicaError, type Replica, type StoredBlock, type WriteOutcome, type WriteResult } from './store.js';
 import { versionFromText, versionToText } from './version.js';
 import type { PeerProtocol } from './config.js';
+import { peerConnectOptions, peerOrigin, type PeerTransport } from './peer-transport.js';
 import { linkReplica, ReplicationLink, UpgradeRefused } from './replication/link.js';
 
 export const HEADER_VERSION = 'x-ringblock-version';
@@ -30,6 +31,8 @@ export interface PeerOptions {
   /** The ring epoch this node routes by, sent with every internal request. */
   epoch: () => number;
   protocol?: PeerProtocol;
+  /** Plain HTTP or TLS (with the CA peers are verified against). */
+  transport?: PeerTransport;
 }
 
 export class Peers {
@@ -77,7 +80,7 @@ export class Peers {
     if (!entry) {
       if (this.closed) throw new ReplicaError('UNREACHABLE', 'this node is shutting down');
       if (this.links.size >= PEER_POOLS_MAX) throw new ReplicaError('REFUSED', `more than ${PEER_POOLS_MAX} peer addresses`);
-      const link = new ReplicationLink({ addr, token: this.options.token, timeoutMs: this.options.timeoutMs });
+      const link = new ReplicationLink({ addr, token: this.options.token, timeoutMs: this.options.timeoutMs, transport: this.options.transport });
       entry = { link, replica: linkReplica(link, addr, this.options.epoch) };
       this.links.set(addr, entry);
     }
@@ -136,7 +139,7 @@ export class Peers {
     if (!pool) {
       if (this.closed) throw new ReplicaError('UNREACHABLE', 'this node is shutting down');
       if (this.pools.size >= PEER_POOLS_MAX) throw new ReplicaError('REFUSED', `more than ${PEER_POOLS_MAX} peer addresses`);
-      pool = peerPool(addr, { connections: this.options.connections, connectTimeoutMs: this.options.timeoutMs, answerTimeoutMs: this.options.timeoutMs });
+      pool = peerPool(addr, { connections: this.options.connections, connectTimeoutMs: this.options.timeoutMs, answerTimeoutMs: this.options.timeoutMs }, this.options.transport);
       this.pools.set(addr, pool);
     }
     return pool;
@@ -164,8 +167,9 @@ export class Peers {
  * A bounded connection pool to one peer, with timeouts on connecting and on every answer. Its
  * keep-alive is shorter than the server's, so a pooled socket is never reused as the peer closes it.
  */
-export function peerPool(addr: string, options: { connections: number; connectTimeoutMs: number; answerTimeoutMs: number }): Pool {
-  return new Pool(`http://${addr}`, {
+export function peerPool(addr: string, options: { connections: number; connectTimeoutMs: number; answerTimeoutMs: number }, transport?: PeerTransport): Pool {
+  return new Pool(peerOrigin(transport, addr), {
+    ...peerConnectOptions(transport),
     connections: options.connections,
     connectTimeout: options.connectTimeoutMs,
     headersTimeout: options.answerTimeoutMs,

@@ -4,6 +4,7 @@
 import type { Logger } from 'pino';
 import type { Engine } from '@ringblock/engine';
 import type { Hasher } from '@ringblock/ring';
+import type { PeerTransport } from './peer-transport.js';
 import type { MigrationEvent } from './migration/protocol.js';
 import type { TransferRunner } from './migration-executor.js';
 import { ByteRateLimiter, TransferTask, type ChecksumHasher } from './transfer/index.js';
@@ -15,6 +16,7 @@ export interface NodeTransferRunnerOptions {
   engine: Engine;
   hasher: Hasher;
   token: string;
+  transport?: PeerTransport | undefined;
   epoch: () => number;
   /** host:port of a node by name (live member, else its ring record). */
   addressOf: (name: string) => string | undefined;
@@ -49,6 +51,7 @@ export class NodeTransferRunner implements TransferRunner {
       range: transfer.range,
       to,
       token: this.options.token,
+      transport: this.options.transport,
       epoch: this.options.epoch,
       limiter: this.limiter,
       signal: abort.signal,

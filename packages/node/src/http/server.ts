@@ -3,7 +3,8 @@
 // whose body was not read gets `Connection: close` and a lingering close: what the client still
 // sends is read and dropped (never kept) for a bounded time, so it sees the answer instead of a
 // reset that would discard it, and memory does not grow with what it sends.
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerOptions, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import type { Socket } from 'node:net';
 import type { Tracer } from '@opentelemetry/api';
 import { HttpError, sendError } from './errors.js';
@@ -42,13 +43,15 @@ export interface HttpServer {
   inFlight(): number;
 }
 
-export function createHttpServer(router: Router, limits: HttpLimits, observe: RequestObserver, logError: (error: unknown) => void, tracing?: ServerTracing): HttpServer {
+/** With `tls` (PEM certificate and key) the server speaks HTTPS only, with the same limits. */
+export function createHttpServer(router: Router, limits: HttpLimits, observe: RequestObserver, logError: (error: unknown) => void, tracing?: ServerTracing, tls?: { cert: Buffer; key: Buffer }): HttpServer {
+  const make = (options: ServerOptions, listener: RequestListener): Server => (tls ? createTlsServer({ ...options, ...tls }, listener) : createServer(options, listener));
   let closing = false;
   const active = new Set<ServerResponse>();
   const sockets = new Set<Socket>();
   /** Per connection, the request being answered (at most one: node:http answers a connection's requests in order). */
   const answering = new WeakMap<Socket, { req: IncomingMessage; res: ServerResponse }>();
-  const server = createServer(
+  const server = make(
     {
       headersTimeout: limits.headersTimeoutMs,
       requestTimeout: limits.requestTimeoutMs,

@@ -3,6 +3,7 @@
 // TransferErrors (so `retryable` means the same as for bulk transfer).
 import type { Pool } from 'undici';
 import { peerPool } from '../peers.js';
+import type { PeerTransport } from '../peer-transport.js';
 import { callHeaders, readSizedAnswer, requestError } from '../transfer/client.js';
 import { TransferError } from '../transfer/errors.js';
 import { parsePosition } from '../transfer/protocol.js';
@@ -19,6 +20,7 @@ const CONNECT_TIMEOUT_MS = 10_000;
 
 export interface RepairClientOptions {
   token: string;
+  transport?: PeerTransport | undefined;
   epoch: () => number;
   /** Longest wait for an answer: a push runs for its budget plus one transfer request. */
   answerTimeoutMs: number;
@@ -99,7 +101,7 @@ export class RepairClient {
     if (!pool) {
       if (this.closed) throw new TransferError('ABORTED', 'anti-entropy is stopping');
       if (this.pools.size >= POOLS_MAX) throw new TransferError('REFUSED', `more than ${POOLS_MAX} peer addresses`);
-      pool = peerPool(addr, { connections: CONNECTIONS_PER_PEER, connectTimeoutMs: CONNECT_TIMEOUT_MS, answerTimeoutMs: this.options.answerTimeoutMs });
+      pool = peerPool(addr, { connections: CONNECTIONS_PER_PEER, connectTimeoutMs: CONNECT_TIMEOUT_MS, answerTimeoutMs: this.options.answerTimeoutMs }, this.options.transport);
       this.pools.set(addr, pool);
     }
     return pool;

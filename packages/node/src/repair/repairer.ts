@@ -99,7 +99,7 @@ export class Repairer {
     this.now = options.now ?? Date.now;
     this.log = options.log.child({ component: 'anti-entropy' });
     this.limiter = new ByteRateLimiter({ bytesPerSecond: this.limits.bytesPerSecond, burstBytes: Math.max(256 * 1024, Math.floor(this.limits.bytesPerSecond / 4)) });
-    this.client = new RepairClient({ token: options.token, epoch: () => options.view.currentEpoch(), answerTimeoutMs: this.limits.pushBudgetMs + 4 * this.limits.pushRequestMs + 30_000,
+    this.client = new RepairClient({ token: options.token, transport: options.transport, epoch: () => options.view.currentEpoch(), answerTimeoutMs: this.limits.pushBudgetMs + 4 * this.limits.pushRequestMs + 30_000,
       onCompareBytes: (bytes) => {
         this.totals.compareBytes += bytes;
         this.options.counters?.compareBytes?.inc(bytes);
@@ -401,6 +401,7 @@ export class Repairer {
       range: arc,
       to: peer.addr,
       token: this.options.token,
+      transport: this.options.transport,
       epoch: () => this.options.view.currentEpoch(),
       limiter: this.limiter,
       signal: this.stopping.signal,

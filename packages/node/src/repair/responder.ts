@@ -95,6 +95,7 @@ export class RepairResponder {
           range: arc,
           to,
           token: this.options.token,
+          transport: this.options.transport,
           epoch: () => this.options.view.currentEpoch(),
           limiter: this.options.limiter,
           transferId: Buffer.from(request.transferId, 'hex'),

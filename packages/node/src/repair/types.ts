@@ -1,5 +1,6 @@
 // What anti-entropy needs of the rest of the node, as narrow interfaces (the Engine, ClusterView and
 // prom-client counters fit), so tests can run it without ZooKeeper.
+import type { PeerTransport } from '../peer-transport.js';
 import type { Ring } from '@ringblock/ring';
 import type { ChecksumHasher } from '../transfer/codec.js';
 import type { TransferSource } from '../transfer/sender.js';
@@ -25,6 +26,8 @@ export interface RepairContext {
   /** host:port of a node by name (live member, else its ring record). */
   addressOf: (name: string) => string | undefined;
   token: string;
+  /** Plain or TLS (the cluster's); plain when unset. */
+  transport?: PeerTransport | undefined;
   /** A migration is running (or dual writes are on): no rounds, no purges, no trees served. */
   migrationRunning: () => boolean;
 }

@@ -6,10 +6,12 @@
 //
 // Lifecycle: idle → connecting → open → (connection lost) idle …; close() → closed, for good.
 import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import type { Socket } from 'node:net';
 import type { Context } from '@opentelemetry/api';
 import { injectTraceHeaders } from '../tracing.js';
 import { ReplicaError, type Replica, type StoredBlock, type WriteOutcome } from '../store.js';
+import type { PeerTransport } from '../peer-transport.js';
 import { FrameWriter } from './frame-writer.js';
 import { decodeAnswer, encodeRequest, FrameReader, REPLICATION_PATH, REPLICATION_PROTOCOL, type ReadRequest, type ReplicaAnswer, type WriteRequest } from './frames.js';
 
@@ -35,6 +37,8 @@ export interface LinkOptions {
   timeoutMs: number;
   pendingMax?: number;
   idleMs?: number;
+  /** TLS (verified against its CA) when the cluster runs TLS. */
+  transport?: PeerTransport | undefined;
 }
 
 interface Pending {
@@ -102,13 +106,15 @@ export class ReplicationLink {
         if (this.state === 'connecting') this.state = 'idle';
         reject(error);
       };
-      const request = httpRequest({
+      const target = {
         host: addr.slice(0, colon).replace(/^\[(.*)\]$/, '$1'),
         port: Number(addr.slice(colon + 1)),
         path: REPLICATION_PATH,
-        agent: false,
+        agent: false as const,
         headers: { connection: 'Upgrade', upgrade: REPLICATION_PROTOCOL, authorization: `Bearer ${token}` },
-      });
+      };
+      const tls = this.options.transport?.tls;
+      const request = tls ? httpsRequest({ ...target, ...(tls.ca ? { ca: tls.ca } : {}) }) : httpRequest(target);
       const timer = setTimeout(() => request.destroy(new ReplicaError('TIMEOUT', `peer ${addr}: no answer to the replication upgrade within ${timeoutMs} ms`)), timeoutMs);
       request.on('upgrade', (_response, socket, head) => {
         clearTimeout(timer);

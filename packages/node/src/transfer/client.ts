@@ -3,6 +3,7 @@
 // answer read with a byte bound or destroyed, and answers turned into TransferErrors.
 import { Client, errors as undiciErrors, type Dispatcher } from 'undici';
 import { HEADER_EPOCH } from '../peers.js';
+import { peerConnectOptions, peerOrigin, type PeerTransport } from '../peer-transport.js';
 import type { Arc } from './arc.js';
 import { onArc } from './arc.js';
 import { TransferError, type TransferErrorCode } from './errors.js';
@@ -19,6 +20,8 @@ const REMOTE_STREAM_CODES: ReadonlySet<string> = new Set<TransferErrorCode>([
 export interface PeerCall {
   /** host:port of the receiver. */
   to: string;
+  /** Plain or TLS (the cluster's); plain when unset. */
+  transport?: PeerTransport | undefined;
   token: string;
   /** The ring epoch this node routes by. */
   epoch: number | (() => number);
@@ -29,9 +32,10 @@ export interface PeerCall {
 
 export const DEFAULT_STALL_TIMEOUT_MS = 60_000;
 
-export function transferClient(call: Pick<PeerCall, 'to' | 'stallTimeoutMs'>): Client {
+export function transferClient(call: Pick<PeerCall, 'to' | 'stallTimeoutMs' | 'transport'>): Client {
   const timeoutMs = call.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS;
-  return new Client(`http://${call.to}`, {
+  return new Client(peerOrigin(call.transport, call.to), {
+    ...peerConnectOptions(call.transport),
     connectTimeout: timeoutMs,
     headersTimeout: timeoutMs,
     bodyTimeout: timeoutMs,
@@ -107,7 +111,7 @@ export function requestError(error: unknown, signal: AbortSignal | undefined): T
  */
 export async function fetchProgress(dispatcher: Dispatcher, call: PeerCall, transferIdHex: string, range: Arc): Promise<bigint | undefined> {
   try {
-    const response = await dispatcher.request({ origin: `http://${call.to}`, method: 'GET', path: progressPath(transferIdHex), headers: callHeaders(call), signal: call.signal });
+    const response = await dispatcher.request({ origin: peerOrigin(call.transport, call.to), method: 'GET', path: progressPath(transferIdHex), headers: callHeaders(call), signal: call.signal });
     const answer = await readAnswer(response);
     return response.statusCode === 200 ? answeredPosition(answer, range) : undefined;
   } catch {

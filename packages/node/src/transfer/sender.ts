@@ -6,6 +6,7 @@
 // sending; then the stream ends with a trailer that says the range is not done, and the caller
 // (TransferTask) continues after the confirmed position in a new request. Bounded requests keep
 // server request timeouts, memory and what a cut connection costs small.
+import { peerOrigin } from '../peer-transport.js';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
@@ -104,7 +105,7 @@ export async function sendRange(options: SendRangeOptions): Promise<SendResult> 
   const dispatcher = options.dispatcher ?? transferClient(options);
   try {
     const response = await dispatcher.request({
-      origin: `http://${options.to}`,
+      origin: peerOrigin(options.transport, options.to),
       method: 'POST',
       path: TRANSFER_PATH,
       headers: { ...callHeaders(options), 'content-type': 'application/octet-stream' },
