@@ -11,7 +11,7 @@ import {
 import type { Superblock, SuperblockCopy } from './superblock.js';
 import {
   decodeSuperblockCopy, encodeSuperblock, encodeSuperblockArea, isZero, newSuperblock, SUPERBLOCK_COPY_OFFSETS,
-  unsupportedGeometry, UUID_BYTES, uuidText,
+  superblockChecksumMatches, unsupportedGeometry, UUID_BYTES, uuidText,
 } from './superblock.js';
 
 /** Groups whose headers recovery reads on a freshly formatted device (the watermark moves up on demand). */
@@ -49,7 +49,10 @@ export class SuperblockStore {
     const sizeBytes = await device.sizeBytes();
     const area = await readUpTo(device, 0, Math.min(sizeBytes, SUPERBLOCK_AREA_BYTES), SUPERBLOCK_AREA_BYTES);
     const copies = SUPERBLOCK_COPY_OFFSETS.map((offset) => decodeSuperblockCopy(hasher, area, offset));
-    const newer = copies.find((copy) => copy.state === 'unsupported');
+    // A copy naming another format version is a newer superblock when its checksum holds or no copy
+    // of ours is valid; otherwise it is a copy damaged in its version field, and the valid one opens.
+    const anyValid = copies.some((copy) => copy.state === 'valid');
+    const newer = copies.find((copy, index) => copy.state === 'unsupported' && (!anyValid || superblockChecksumMatches(hasher, area, SUPERBLOCK_COPY_OFFSETS[index]!)));
     if (newer?.state === 'unsupported') {
       throw new EngineError('UNSUPPORTED_FORMAT', `${device.path} was formatted by a newer ringblock engine (a superblock copy says format version ${newer.formatVersion}); this engine reads format version ${FORMAT_VERSION}.`, {
         path: device.path, formatVersion: newer.formatVersion,

@@ -14,6 +14,9 @@
 //   64  u64 checkpointSeq: every record with seq ≤ this has its data durably on disk (see
 //       write-pipeline.ts); recovery verifies the data of newer records before trusting them
 //   72…119 reserved (zero)             120 u64 xxh64 of bytes 0…119
+// A later format version keeps the magic, the version field and this checksum, so that an older
+// engine can tell a newer superblock (checksum matches: refuse the device) from a copy damaged in its
+// version field (checksum fails: the other copy opens it).
 import type { Hasher } from './hash.js';
 import {
   BLOCK_SIZE_BYTES, FORMAT_VERSION, HEADER_SIZE_BYTES, SLOTS_PER_GROUP, SUPERBLOCK_AREA_BYTES,
@@ -87,6 +90,12 @@ export function decodeSuperblockCopy(hasher: Hasher, area: Buffer, offset: numbe
       checkpointSeq: Number(bytes.readBigUInt64LE(64)),
     },
   };
+}
+
+/** Whether the copy at `offset` carries the xxh64 of its first 120 bytes (whatever format version it names). */
+export function superblockChecksumMatches(hasher: Hasher, area: Buffer, offset: number): boolean {
+  const bytes = area.subarray(offset, offset + SUPERBLOCK_COPY_BYTES);
+  return bytes.length === SUPERBLOCK_COPY_BYTES && bytes.readBigUInt64LE(CHECKSUM_OFFSET) === hasher.h64(bytes.subarray(0, CHECKSUM_OFFSET));
 }
 
 /** Why a checksummed superblock of our format version is still not one this engine can use, or undefined. */
