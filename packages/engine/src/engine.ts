@@ -25,6 +25,8 @@ import { WritePipeline } from './write-pipeline.js';
 
 export const DEFAULT_MAX_QUEUED_OPS = 8192;
 export const DEFAULT_MAX_BATCH_OPS = 512;
+/** Background writes (migration, repair) per round while client writes wait: 256 KiB of data. */
+export const DEFAULT_MAX_BACKGROUND_OPS_PER_ROUND = 64;
 export const DEFAULT_LINGER_MS = 1;
 export const DEFAULT_MAX_WIPES_PER_ROUND = 1024;
 export const DEFAULT_CHECKPOINT_RECORDS = 16_384;
@@ -53,6 +55,8 @@ export interface EngineOptions {
   maxQueuedOps?: number;
   /** Ops per group-commit round at most (default 512). */
   maxBatchOps?: number;
+  /** Background writes in a round at most while other writes wait (default 64). */
+  maxBackgroundOpsPerRound?: number;
   /** Superseded headers zeroed per round at most (default 1024). */
   maxWipesPerRound?: number;
   /** How long a round waits for ops whose version check is reading from disk (default 1 ms). */
@@ -73,6 +77,14 @@ export interface EngineOptions {
 export interface NamespaceOption {
   /** 0 (the default) holds blocks; other values keep other records apart (e.g. 1 = hints). */
   namespace?: number;
+}
+
+export interface WriteOptions extends NamespaceOption {
+  /**
+   * A bulk write (migration, repair): while other writes wait, a round takes at most
+   * maxBackgroundOpsPerRound of these, so client writes are neither queued behind nor slowed by them.
+   */
+  background?: boolean;
 }
 
 export interface WriteResult {
@@ -213,6 +225,7 @@ export class Engine {
     const pipeline = new WritePipeline(core, {
       maxQueuedOps: options.maxQueuedOps ?? DEFAULT_MAX_QUEUED_OPS,
       maxBatchOps: options.maxBatchOps ?? DEFAULT_MAX_BATCH_OPS,
+      maxBackgroundOpsPerRound: options.maxBackgroundOpsPerRound ?? DEFAULT_MAX_BACKGROUND_OPS_PER_ROUND,
       maxWipesPerRound: options.maxWipesPerRound ?? DEFAULT_MAX_WIPES_PER_ROUND,
       reserveSlots,
       lingerMs: options.lingerMs ?? DEFAULT_LINGER_MS,
@@ -241,20 +254,20 @@ export class Engine {
   }
 
   /** Stores `data` (exactly 4096 bytes) as `id` at `version`, once durable, unless a newer or equal version is stored. */
-  async put(id: string, version: Uint8Array, data: Uint8Array, options: NamespaceOption = {}): Promise<WriteResult> {
+  async put(id: string, version: Uint8Array, data: Uint8Array, options: WriteOptions = {}): Promise<WriteResult> {
     checkId(id);
     checkVersion(version);
     checkData(data);
     const copy = Buffer.allocUnsafe(BLOCK_SIZE_BYTES);
     copy.set(data);
-    return this.write('put', this.key(id, options), version, copy) as Promise<WriteResult>;
+    return this.write('put', this.key(id, options), version, copy, options.background === true) as Promise<WriteResult>;
   }
 
   /** Stores a tombstone for `id` at `version` (also when the id was never stored), unless a newer or equal version is stored. */
-  async delete(id: string, version: Uint8Array, options: NamespaceOption = {}): Promise<WriteResult> {
+  async delete(id: string, version: Uint8Array, options: WriteOptions = {}): Promise<WriteResult> {
     checkId(id);
     checkVersion(version);
-    return this.write('delete', this.key(id, options), version, undefined) as Promise<WriteResult>;
+    return this.write('delete', this.key(id, options), version, undefined, options.background === true) as Promise<WriteResult>;
   }
 
   /**
@@ -416,7 +429,7 @@ export class Engine {
     return blockKey(this.core.hasher, id, checkNamespace(options.namespace));
   }
 
-  private write(kind: WriteKind, key: BlockKey, version: Uint8Array, data: Buffer | undefined): Promise<OpResult> {
+  private write(kind: WriteKind, key: BlockKey, version: Uint8Array, data: Buffer | undefined, background = false): Promise<OpResult> {
     return new Promise<OpResult>((resolve, reject) => {
       this.pipeline.submit({
         kind,
@@ -431,6 +444,7 @@ export class Engine {
         wipeBarrier: 0,
         slot: -1,
         seq: 0,
+        background,
       });
     });
   }
@@ -523,6 +537,7 @@ function checkOptions(options: EngineOptions): void {
   checkInteger('reserveSlots', options.reserveSlots, 0, 2 ** 32);
   checkInteger('maxQueuedOps', options.maxQueuedOps, 1, 1_000_000);
   checkInteger('maxBatchOps', options.maxBatchOps, 1, 4096);
+  checkInteger('maxBackgroundOpsPerRound', options.maxBackgroundOpsPerRound, 1, 4096);
   checkInteger('maxWipesPerRound', options.maxWipesPerRound, 1, 65536);
   checkInteger('lingerMs', options.lingerMs, 0, 1000);
   checkInteger('checkpointRecords', options.checkpointRecords, 1, 1_000_000);

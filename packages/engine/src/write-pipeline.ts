@@ -74,11 +74,15 @@ export interface WriteOp {
   slot: number;
   /** Set when its header is encoded (put, delete): the record's seq. */
   seq: number;
+  /** A bulk write (migration, repair) that yields to other writes (see selectRound). */
+  background: boolean;
 }
 
 export interface PipelineLimits {
   maxQueuedOps: number;
   maxBatchOps: number;
+  /** Background ops in a round at most while foreground ops wait. */
+  maxBackgroundOpsPerRound: number;
   /** Wipes (512-byte header writes) per round at most. */
   maxWipesPerRound: number;
   /** Slots only deletes may use, so a full device still accepts deletes. */
@@ -258,10 +262,19 @@ export class WritePipeline {
     const { allocator, wipes, pins, cache } = this.core;
     const round: Round = { ops: [], wipes: [], reused: 0, maxSeq: 0, heldByRead: false };
     const waiting: WriteOp[] = [];
-    for (const op of this.ready) {
-      if (round.ops.length >= this.limits.maxBatchOps) {
+    // Foreground writes first; background ones (migration, repair) fill the rest, and while any
+    // foreground write waits they take at most maxBackgroundOpsPerRound, so a bulk transfer can
+    // neither delay a client write by rounds nor make its round large.
+    const foreground = this.ready.filter((op) => !op.background);
+    const backgroundMax = foreground.length > 0 ? this.limits.maxBackgroundOpsPerRound : this.limits.maxBatchOps;
+    let backgroundTaken = 0;
+    for (const op of foreground.length === this.ready.length ? this.ready : [...foreground, ...this.ready.filter((op) => op.background)]) {
+      if (round.ops.length >= this.limits.maxBatchOps || (op.background && backgroundTaken >= backgroundMax)) {
         waiting.push(op);
-      } else if (isRemoval(op.kind)) {
+        continue;
+      }
+      if (op.background) backgroundTaken++;
+      if (isRemoval(op.kind)) {
         // Its header is zeroed: not while a read holds it (the read would see an empty header).
         const heldByRead = pins.has(op.currentSlot);
         round.heldByRead ||= heldByRead;

@@ -8,10 +8,16 @@ import assert from 'node:assert/strict';
 import type { TransferRecord } from './codec.js';
 import type { Clock } from './limiter.js';
 
+/** Transferred records are background writes: client writes on the same store go first. */
+export interface SinkOptions {
+  namespace: number;
+  background: true;
+}
+
 /** What the receiver needs of a store; `Engine` fits. Both resolve only once the write is durable. */
 export interface TransferSink {
-  put(id: string, version: Uint8Array, data: Uint8Array, options: { namespace: number }): Promise<{ applied: boolean }>;
-  delete(id: string, version: Uint8Array, options: { namespace: number }): Promise<{ applied: boolean }>;
+  put(id: string, version: Uint8Array, data: Uint8Array, options: SinkOptions): Promise<{ applied: boolean }>;
+  delete(id: string, version: Uint8Array, options: SinkOptions): Promise<{ applied: boolean }>;
 }
 
 /** A store answering BUSY (its write queue is full) is retried this often at most… */
@@ -37,8 +43,8 @@ async function applyRecord(sink: TransferSink, namespace: number, record: Transf
   for (let attempt = 0; ; attempt++) {
     try {
       const result = record.data === undefined
-        ? await sink.delete(record.id, record.version, { namespace })
-        : await sink.put(record.id, record.version, record.data, { namespace });
+        ? await sink.delete(record.id, record.version, { namespace, background: true })
+        : await sink.put(record.id, record.version, record.data, { namespace, background: true });
       return result.applied;
     } catch (error) {
       if (!isEngineError(error, 'BUSY') || attempt >= BUSY_RETRIES_MAX) throw error;
