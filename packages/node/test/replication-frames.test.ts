@@ -120,3 +120,26 @@ t.test('the reader refuses lengths it must not buffer, and broken frames', async
   failed[0] = 200;
   t.throws(() => decodeAnswer(0x84, 1, failed), PROTOCOL, 'unknown failure code');
 });
+
+t.test('fuzz: damaged and random streams give frames or a ProtocolError, nothing else, and never buffer past a frame', async (t) => {
+  const random = rng(Number(process.env.RINGBLOCK_FRAME_FUZZ_SEED ?? 31));
+  const rounds = Number(process.env.RINGBLOCK_FRAME_FUZZ_ROUNDS ?? 2000);
+  const outcomes = { decoded: 0, protocolErrors: 0 };
+  for (let round = 0; round < rounds; round++) {
+    const valid = Buffer.concat(Array.from({ length: 1 + Math.floor(random() * 4) }, (_, index) => randomRequest(random, index)).flatMap(encodeRequest));
+    const bytes = random() < 0.2 ? Buffer.from(Array.from({ length: Math.floor(random() * 6000) }, () => Math.floor(random() * 256))) : Buffer.from(valid);
+    for (let flips = Math.floor(random() * 4); flips > 0 && bytes.length > 0; flips--) bytes[Math.floor(random() * bytes.length)] = Math.floor(random() * 256);
+    const reader = new FrameReader((kind, requestId, body) => {
+      decodeRequest(kind, requestId, body);
+      outcomes.decoded++;
+    });
+    try {
+      for (const cut of [...randomCuts(random, bytes.length, 3), bytes.length].map((cut, index, all) => bytes.subarray(index === 0 ? 0 : all[index - 1], cut))) reader.push(cut);
+      if (reader.buffered() > FRAME_BYTES_MAX + 4) t.fail(`round ${round}: ${reader.buffered()} bytes buffered`);
+    } catch (error) {
+      if ((error as Error).name !== 'ProtocolError') throw new Error(`round ${round}: ${(error as Error).stack}`);
+      outcomes.protocolErrors++;
+    }
+  }
+  t.ok(outcomes.decoded > 0 && outcomes.protocolErrors > 0, `${rounds} rounds: ${outcomes.decoded} frames decoded, ${outcomes.protocolErrors} streams refused`);
+});
