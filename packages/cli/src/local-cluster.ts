@@ -36,6 +36,24 @@ export interface LocalClusterOptions {
   detached?: boolean;
   /** spdk-sim: every peer's device is an lvol of an spdk-sim target, provisioned by a storage agent. */
   backing?: LocalBacking;
+  /** Where ZooKeeper listens and where each peer runs (default: everything on 127.0.0.1). */
+  network?: ClusterNetwork;
+}
+
+/** Where one peer runs: its address and port, and the argv prefix that starts it there. */
+export interface PeerPlacement {
+  host: string;
+  port: number;
+  /** e.g. `ip netns exec <namespace>`, which execs the peer (so the pid is the peer's). */
+  argvPrefix: string[];
+}
+
+/** A network other than loopback for the cluster (the chaos runner's namespaces, ./chaos/netns.ts). */
+export interface ClusterNetwork {
+  /** The address ZooKeeper listens on; every peer reaches it. */
+  readonly zooKeeperHost: string;
+  /** Called once per start of a new peer name; the same name gets the same placement again. */
+  place(name: string): Promise<PeerPlacement>;
 }
 
 export class LocalCluster {
@@ -52,12 +70,12 @@ export class LocalCluster {
   static async start(options: LocalClusterOptions): Promise<LocalCluster> {
     const dataDir = resolve(options.dataDir);
     await mkdir(dataDir, { recursive: true });
-    const zk = await startZooKeeper({ dataDir: join(dataDir, 'zookeeper'), ...(options.detached ? { detached: true } : {}) });
+    const zk = await startZooKeeper({ dataDir: join(dataDir, 'zookeeper'), ...(options.network ? { host: options.network.zooKeeperHost } : {}), ...(options.detached ? { detached: true } : {}) });
     const cluster = new LocalCluster(dataDir, zk, randomBytes(24).toString('hex'), [], options);
     try {
       if (options.backing === 'spdk-sim') await cluster.startSpdkServices();
       for (let index = 1; index <= options.nodes; index++) {
-        const port = options.basePort === 0 ? await findFreePort() : options.basePort + index - 1;
+        const port = options.basePort === 0 || options.network ? undefined : options.basePort + index - 1;
         cluster.nodes.push(await cluster.spawnNode(`node-${index}`, port));
       }
       await Promise.all(cluster.nodes.map((node) => node.waitReady()));
@@ -96,7 +114,7 @@ export class LocalCluster {
 
   /** Starts one more peer on a free port and waits until it is ready. */
   async addNode(name: string): Promise<NodeProcess> {
-    const node = await this.spawnNode(name, await findFreePort());
+    const node = await this.spawnNode(name);
     this.nodes.push(node);
     await node.waitReady();
     await this.writeManifest();
@@ -108,9 +126,9 @@ export class LocalCluster {
     await this.zk.stop();
   }
 
-  /** Starts ZooKeeper again on the same port with the same data. */
+  /** Starts ZooKeeper again on the same address and port with the same data. */
   async restartZooKeeper(): Promise<void> {
-    this.zk = await startZooKeeper({ dataDir: this.zk.dataDir, port: this.zk.port });
+    this.zk = await startZooKeeper({ dataDir: this.zk.dataDir, host: this.zk.host, port: this.zk.port });
     await this.writeManifest();
   }
 
@@ -185,14 +203,16 @@ export class LocalCluster {
     await agent.waitReady();
   }
 
-  private async spawnNode(name: string, port: number): Promise<NodeProcess> {
+  /** Starts a peer where the network places it, else on 127.0.0.1 at `port` (a free one when not given). */
+  private async spawnNode(name: string, port?: number): Promise<NodeProcess> {
     const dataDir = join(this.dataDir, name);
     await mkdir(dataDir, { recursive: true });
+    const { host, port: peerPort, argvPrefix } = this.options.network ? await this.options.network.place(name) : { host: '127.0.0.1', port: port ?? (await findFreePort()), argvPrefix: [] };
     const env: Record<string, string> = {
       RINGBLOCK_NAME: name,
-      RINGBLOCK_PORT: String(port),
-      RINGBLOCK_HOST: '127.0.0.1',
-      RINGBLOCK_ADVERTISE_ADDR: `127.0.0.1:${port}`,
+      RINGBLOCK_PORT: String(peerPort),
+      RINGBLOCK_HOST: host,
+      RINGBLOCK_ADVERTISE_ADDR: `${host}:${peerPort}`,
       RINGBLOCK_ZK: this.zk.connect,
       RINGBLOCK_CLUSTER: 'default',
       RINGBLOCK_DATA_DIR: dataDir,
@@ -204,7 +224,7 @@ export class LocalCluster {
       UV_THREADPOOL_SIZE: '16',
       ...this.options.env,
     };
-    const node = new NodeProcess({ name, url: `http://127.0.0.1:${port}`, dataDir, argv: [process.execPath, MAIN_SCRIPT, 'node'], env, logFile: join(dataDir, 'node.log') });
+    const node = new NodeProcess({ name, url: `http://${host}:${peerPort}`, dataDir, argv: [...argvPrefix, process.execPath, MAIN_SCRIPT, 'node'], env, logFile: join(dataDir, 'node.log') });
     node.start({ detached: this.options.detached ?? false });
     return node;
   }

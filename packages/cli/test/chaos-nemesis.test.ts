@@ -4,12 +4,16 @@
 import t from 'tap';
 import { History } from '../src/chaos/history.js';
 import { Nemesis, NEMESIS_FAULTS, type ClusterControl, type NemesisOptions } from '../src/chaos/nemesis.js';
+import { describeSplit, type PartitionSplit } from '../src/chaos/netns-plan.js';
 import { Random } from '../src/chaos/random.js';
 
 class FakeCluster implements ClusterControl {
   readonly nodes = ['node-1', 'node-2', 'node-3'];
   readonly down = new Set<string>();
   zooKeeperUp = true;
+  /** The partition in place, and every one made. */
+  split: PartitionSplit | undefined;
+  readonly splits: PartitionSplit[] = [];
   downMax = 0;
   membersSeen = { min: 3, max: 3 };
   onFault: () => void = () => undefined;
@@ -36,6 +40,16 @@ class FakeCluster implements ClusterControl {
   }
   async startZooKeeper(): Promise<void> {
     this.zooKeeperUp = true;
+  }
+  async partition(split: PartitionSplit): Promise<void> {
+    if (this.split) throw new Error('a partition is already in place');
+    this.split = split;
+    this.splits.push(split);
+    this.downMax = Math.max(this.downMax, this.down.size + (this.zooKeeperUp ? 0 : 1) + 1);
+    this.onFault();
+  }
+  async healPartition(): Promise<void> {
+    this.split = undefined;
   }
   async addNode(): Promise<string> {
     const name = `node-${this.nodes.length + 10}`;
@@ -73,7 +87,7 @@ function nemesis(cluster: FakeCluster, history: History, options: Partial<Nemesi
     membersMin: 3,
     membersMax: 5,
     signal: new AbortController().signal,
-    timings: { gapMs: tiny, killDownMs: tiny, pauseBeyondSessionMs: tiny, zooKeeperDownMs: tiny },
+    timings: { gapMs: tiny, killDownMs: tiny, pauseBeyondSessionMs: tiny, zooKeeperDownMs: tiny, partitionMs: tiny },
     ...options,
   });
 }
@@ -85,8 +99,9 @@ t.test('every enabled kind happens, one node down at most, within the ring bound
   const run = nemesis(cluster, history, { faultsMax: 25, log: (line) => lines.push(line) });
   await run.run(60_000);
   const kinds = new Set(history.faults.map((fault) => fault.kind));
-  t.same([...kinds].sort(), [...NEMESIS_FAULTS].sort(), 'all five kinds');
-  t.equal(cluster.downMax, 1, 'never more than one node (or ZooKeeper) down at once');
+  t.same([...kinds].sort(), [...NEMESIS_FAULTS].sort(), 'all six kinds');
+  t.equal(cluster.downMax, 1, 'never more than one node (or ZooKeeper, or a partition) down at once');
+  t.equal(cluster.split, undefined, 'the partition is healed');
   t.ok(cluster.membersSeen.min >= 3 && cluster.membersSeen.max <= 5, `ring between 3 and 5 members (${JSON.stringify(cluster.membersSeen)})`);
   t.equal(cluster.down.size, 0, 'every node is back');
   t.ok(cluster.zooKeeperUp, 'ZooKeeper is back');
@@ -95,6 +110,23 @@ t.test('every enabled kind happens, one node down at most, within the ring bound
   t.ok(history.faults.filter((fault) => fault.kind === 'scale-up').every((fault) => /^node-\d+$/.test(fault.target)), 'a scale-up names the node it added');
   t.ok(lines.length >= history.faults.length, 'each fault is logged');
   t.ok(history.faults.length <= 25 + 5, 'bounded by faultsMax (a decommission may add a node first)');
+  const partitions = history.faults.filter((fault) => fault.kind === 'partition');
+  t.same(partitions.map((fault) => fault.target), cluster.splits.map(describeSplit), 'a partition is recorded with its split');
+  t.ok(partitions.every((fault) => /^(halves|node-from-peers|node-from-all|node-from-zookeeper) for \d+ ms \((beyond|within) the 5 ms session timeout\)$/.test(fault.detail ?? '')), 'and how long it held');
+});
+
+t.test('partitions: every split kind over a seeded series, each split among the members', async (t) => {
+  const cluster = new FakeCluster();
+  const history = new History(10);
+  await nemesis(cluster, history, { faults: ['partition'], faultsMax: 40 }).run(60_000);
+  t.equal(cluster.splits.length, 40);
+  t.same([...new Set(cluster.splits.map((split) => split.kind))].sort(), ['halves', 'node-from-all', 'node-from-peers', 'node-from-zookeeper']);
+  for (const split of cluster.splits) {
+    const named = split.kind === 'halves' ? [...split.sides[0], ...split.sides[1]] : [split.node];
+    if (!named.every((name) => cluster.nodes.includes(name))) t.fail(`${describeSplit(split)} names a node that is not a member`);
+    if (split.kind === 'halves' && (split.sides[0].length === 0 || split.sides[1].length === 0)) t.fail(`${describeSplit(split)} has an empty side`);
+  }
+  t.equal(cluster.split, undefined, 'healed at the end');
 });
 
 t.test('the same seed draws the same faults', async (t) => {
@@ -119,6 +151,12 @@ t.test('a run stopped in the middle of a fault still heals it', async (t) => {
   zk.onFault = () => stopZk.abort();
   await nemesis(zk, new History(10), { faults: ['zookeeper'], signal: stopZk.signal, timings: { gapMs: tiny, zooKeeperDownMs: { min: 60_000, max: 60_000 } } }).run(600_000);
   t.ok(zk.zooKeeperUp, 'ZooKeeper was started again');
+  const cut = new FakeCluster();
+  const stopCut = new AbortController();
+  cut.onFault = () => stopCut.abort();
+  await nemesis(cut, new History(10), { faults: ['partition'], signal: stopCut.signal, timings: { gapMs: tiny, partitionMs: { min: 60_000, max: 60_000 } } }).run(600_000);
+  t.equal(cut.splits.length, 1);
+  t.equal(cut.split, undefined, 'the partition was healed');
 });
 
 t.test('a cluster that does not settle stops the nemesis with the reason', async (t) => {

@@ -1,10 +1,13 @@
 // The nemesis's hands on a real local cluster: signals to node processes, ZooKeeper stopped and
-// started, nodes added and decommissioned over the admin API, and the bounded waits that tell when the
-// cluster has settled. It also says which nodes clients may use now (not under a fault, not leaving).
+// started, nodes added and decommissioned over the admin API, partitions through the chaos network's
+// namespaces (./netns.ts, when the run has one), and the bounded waits that tell when the cluster has
+// settled. It also says which nodes clients may use now (not under a fault, not leaving).
 import { setTimeout as delay } from 'node:timers/promises';
 import type { LocalCluster } from '../local-cluster.js';
 import type { NodeProcess } from '../node-process.js';
 import type { ClusterControl } from './nemesis.js';
+import { splitCut, type PartitionSplit } from './netns-plan.js';
+import type { PeerNetwork } from './netns.js';
 import type { Target } from './workload.js';
 
 /** `ready`: clients use nodes that answer /ready, as a Kubernetes Service does; `any`: every running node, as a ring-aware client may. */
@@ -18,6 +21,8 @@ export interface ControlOptions {
   decommissionTimeoutMs?: number;
   /** Ends every wait early (the run is being stopped). */
   signal?: AbortSignal;
+  /** The namespaces the peers run in: needed for partitions. */
+  network?: PeerNetwork;
 }
 
 interface ClusterJson {
@@ -122,6 +127,19 @@ export class LocalControl implements ClusterControl {
     this.zooKeeperStopped = false;
   }
 
+  /**
+   * Cuts the links of `split` among the current members (and to ZooKeeper). The clients in the root
+   * namespace still reach every peer, so they keep sending to both sides.
+   */
+  async partition(split: PartitionSplit): Promise<void> {
+    if (!this.options.network) throw new Error('partitions need the chaos network (peers in network namespaces)');
+    await this.options.network.partition(splitCut(split, this.members()));
+  }
+
+  async healPartition(): Promise<void> {
+    await this.options.network?.heal();
+  }
+
   async addNode(): Promise<string> {
     // Names are never reused: a decommissioned name may still be marked in ZooKeeper for a while.
     const taken = new Set(this.cluster.nodes.map((node) => node.spec.name));
@@ -168,8 +186,9 @@ export class LocalControl implements ClusterControl {
     });
   }
 
-  /** Undoes every fault still in place (ZooKeeper, paused and killed nodes), then settles. */
+  /** Undoes every fault still in place (a partition, ZooKeeper, paused and killed nodes), then settles. */
   async healAll(): Promise<void> {
+    await this.healPartition();
     if (this.zooKeeperStopped) await this.startZooKeeper();
     for (const name of this.paused) await this.resume(name);
     for (const name of this.members()) await this.restart(name);

@@ -1,10 +1,13 @@
 // The nemesis: a seeded, bounded schedule of faults against a cluster, through a small control
 // interface (./control.ts drives a real local cluster; tests drive a fake). One fault at a time, and
 // the cluster settles (every ring member live and ready, no migration) before the next, so at most one
-// node of at least three is ever down: a minority. Every fault is healed even when the run is cut short.
+// node of at least three is ever down: a minority. A partition cuts links, not nodes: random halves,
+// or one node from its peers, from its peers and ZooKeeper, or from ZooKeeper alone. Every fault is
+// healed even when the run is cut short.
 // Kinds are drawn from a shuffled bag, so each enabled kind happens once before any happens twice.
 import { setTimeout as delay } from 'node:timers/promises';
 import type { FaultEvent, FaultKind, History } from './history.js';
+import { describeSplit, drawSplit, type PartitionSplit } from './netns-plan.js';
 import type { Random } from './random.js';
 
 export interface ClusterControl {
@@ -22,12 +25,15 @@ export interface ClusterControl {
   addNode(): Promise<string>;
   /** Decommissions through another node, waits for the task, then stops the node; returns the task id. */
   decommission(name: string): Promise<string>;
+  /** Cuts the links the split names, both directions; `healPartition` restores them all. */
+  partition(split: PartitionSplit): Promise<void>;
+  healPartition(): Promise<void>;
   /** Waits (bounded) until every member is live, ready and in the ring, and no migration runs. */
   settle(): Promise<void>;
 }
 
-export type NemesisFault = Exclude<FaultKind, 'partition'>;
-export const NEMESIS_FAULTS: readonly NemesisFault[] = ['kill', 'pause', 'zookeeper', 'scale-up', 'decommission'];
+export type NemesisFault = FaultKind;
+export const NEMESIS_FAULTS: readonly NemesisFault[] = ['kill', 'pause', 'zookeeper', 'scale-up', 'decommission', 'partition'];
 
 export interface NemesisOptions {
   control: ClusterControl;
@@ -60,6 +66,8 @@ export interface NemesisTimings {
   /** How far beyond the session timeout a pause lasts. */
   pauseBeyondSessionMs: Range;
   zooKeeperDownMs: Range;
+  /** How long a partition holds (around the session timeout: sometimes shorter, mostly longer). */
+  partitionMs: Range;
 }
 
 const FAULTS_MAX_DEFAULT = 1_000;
@@ -68,6 +76,7 @@ export const NEMESIS_TIMINGS: NemesisTimings = {
   killDownMs: { min: 1_000, max: 4_000 },
   pauseBeyondSessionMs: { min: 1_000, max: 3_000 },
   zooKeeperDownMs: { min: 2_000, max: 6_000 },
+  partitionMs: { min: 1_000, max: 9_000 },
 };
 
 export class Nemesis {
@@ -122,6 +131,8 @@ export class Nemesis {
         return this.members().length >= this.options.membersMax ? this.decommission() : this.scaleUp();
       case 'decommission':
         return this.decommission();
+      case 'partition':
+        return this.partition();
     }
   }
 
@@ -143,6 +154,15 @@ export class Nemesis {
     const { control } = this.options;
     const downMs = this.draw(this.timings.zooKeeperDownMs);
     await this.fault('zookeeper', 'zookeeper', `stopped for ${downMs} ms`, () => this.hold(() => control.stopZooKeeper(), downMs, () => control.startZooKeeper()));
+  }
+
+  /** A seeded split of the members (halves, or one node from its peers, from everything, or from ZooKeeper), held, then healed. */
+  private async partition(): Promise<void> {
+    const { control, random, sessionTimeoutMs } = this.options;
+    const split = drawSplit(random, this.members());
+    const heldMs = this.draw(this.timings.partitionMs);
+    const detail = `${split.kind} for ${heldMs} ms (${heldMs > sessionTimeoutMs ? 'beyond' : 'within'} the ${sessionTimeoutMs} ms session timeout)`;
+    await this.fault('partition', describeSplit(split), detail, () => this.hold(() => control.partition(split), heldMs, () => control.healPartition()));
   }
 
   /** Injects, keeps the fault for `ms` (less when the run stops), and always heals it. */

@@ -1,8 +1,9 @@
 // `runChaos`: starts real ZooKeeper and N peers, runs the workload under the nemesis for the
 // duration, heals the cluster, reads every key through every node at `all`, and checks the history.
-// Every process it starts is stopped on every path out: success, error, or SIGINT/SIGTERM (and, as a
-// last resort, SIGKILLed when this process exits).
-import { spawnSync } from 'node:child_process';
+// With partitions among the faults (and a machine that allows network namespaces), every peer runs in
+// its own namespace on a per-run bridge (./netns.ts). Every process it starts is stopped, and every
+// namespace and link it creates removed, on every path out: success, error, or SIGINT/SIGTERM (and,
+// as a last resort, when this process exits; a later run removes what a SIGKILLed one left).
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -11,6 +12,7 @@ import { checkHistory } from './checker.js';
 import { LocalControl, type Route } from './control.js';
 import { FAULT_KINDS, History, type FaultKind } from './history.js';
 import { Nemesis, type NemesisFault } from './nemesis.js';
+import { NetworkUnavailable, PeerNetwork } from './netns.js';
 import { Random } from './random.js';
 import { exitCode, summarize, type ChaosSummary } from './summary.js';
 import { CLIENTS_MAX, keyName, runOperation, Workload, type Target } from './workload.js';
@@ -62,30 +64,42 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosSummary> {
   validate(options);
   const log = options.log ?? (() => undefined);
   const keys = options.keys ?? KEYS_DEFAULT;
-  const { faults, skipped } = plannedFaults(options.faults ?? FAULT_KINDS);
-  for (const skip of skipped) log(`skipping ${skip.kind}: ${skip.reason}`);
+  const requested = options.faults ?? FAULT_KINDS;
   await mkdir(resolve(options.dataDir), { recursive: true });
   const runDir = await mkdtemp(join(resolve(options.dataDir), `chaos-seed${options.seed}-`));
   const history = new History(OPERATIONS_MAX, options.historyFile ?? join(runDir, 'history.jsonl'));
   const stop = interruptions(options.signal);
   let cluster: LocalCluster | undefined;
-  const killOnExit = () => cluster?.nodes.forEach((node) => node.signal('SIGKILL'));
-  process.once('exit', killOnExit);
+  let network: PeerNetwork | undefined;
+  const cleanUpOnExit = () => {
+    cluster?.nodes.forEach((node) => node.signal('SIGKILL'));
+    network?.closeSync();
+  };
+  process.once('exit', cleanUpOnExit);
   const problems: string[] = [];
+  const skipped: ChaosSummary['skipped'] = [];
   let replicationFactor = 3;
   try {
+    if (requested.includes('partition')) {
+      const opened = await openNetwork(log);
+      if (typeof opened === 'string') skipped.push({ kind: 'partition', reason: opened });
+      else network = opened;
+    }
+    for (const skip of skipped) log(`skipping ${skip.kind}: ${skip.reason}`);
+    const faults = requested.filter((kind) => !skipped.some((skip) => skip.kind === kind));
     log(`starting ZooKeeper and ${options.nodes} nodes in ${runDir}`);
-    cluster = await LocalCluster.start({ nodes: options.nodes, basePort: 0, dataDir: join(runDir, 'cluster'), env: NODE_ENV, deviceSize: DEVICE_SIZE });
+    cluster = await LocalCluster.start({ nodes: options.nodes, basePort: 0, dataDir: join(runDir, 'cluster'), env: NODE_ENV, deviceSize: DEVICE_SIZE, ...(network ? { network } : {}) });
     replicationFactor = await readReplicationFactor(cluster.nodes[0]!.spec.url);
     history.header({ seed: options.seed, nodes: options.nodes, clients: options.clients, keys, replicationFactor, durationMs: options.durationMs, startedAt: new Date().toISOString() });
-    const control = new LocalControl(cluster, { route: options.route ?? 'ready', signal: stop.signal });
+    const control = new LocalControl(cluster, { route: options.route ?? 'ready', signal: stop.signal, ...(network ? { network } : {}) });
     problems.push(...(await exercise({ ...options, keys, faults, replicationFactor, log }, control, history, stop.signal)));
     problems.push(...(await healAndRead(control, history, keys, log, stop.signal)));
   } finally {
     stop.dispose();
     await history.close();
     await cluster?.stop();
-    process.off('exit', killOnExit);
+    await network?.close();
+    process.off('exit', cleanUpOnExit);
   }
   const check = checkHistory(history.operations, { replicationFactor });
   const summary = summarize({
@@ -162,18 +176,16 @@ function validate(options: ChaosOptions): void {
   for (const kind of options.faults ?? []) if (!FAULT_KINDS.includes(kind)) throw new RangeError(`unknown fault kind "${kind}" (known: ${FAULT_KINDS.join(', ')})`);
 }
 
-/** The faults the nemesis will inject, and those it cannot here, each with the reason. */
-export function plannedFaults(requested: readonly FaultKind[]): { faults: NemesisFault[]; skipped: { kind: FaultKind; reason: string }[] } {
-  const faults = requested.filter((kind): kind is NemesisFault => kind !== 'partition');
-  const skipped = requested.includes('partition') ? [{ kind: 'partition' as const, reason: partitionReason() }] : [];
-  return { faults, skipped };
-}
-
-/** Partitions are not built yet; say whether this machine could have them and why they are skipped. */
-function partitionReason(): string {
-  const probe = spawnSync('unshare', ['--net', 'true'], { encoding: 'utf8', timeout: 5_000 });
-  const namespaces = probe.status === 0 ? 'this machine allows creating network namespaces' : `this machine does not allow creating network namespaces (unshare --net: ${(probe.stderr || probe.error?.message || `exit ${probe.status}`).trim()})`;
-  return `${namespaces}, but the local cluster runs every peer in one namespace on 127.0.0.1, so a link between two peers cannot be cut; partitions need a namespace (and address) per node, which the chaos runner does not set up yet`;
+/** The per-run network for partitions, or why this machine cannot have one (partitions are then skipped). */
+async function openNetwork(log: (line: string) => void): Promise<PeerNetwork | string> {
+  try {
+    const network = await PeerNetwork.open(log);
+    log(`peers in network namespaces ${network.plan.bridge}-<name> on ${network.plan.cidr} (bridge ${network.plan.bridge}, ZooKeeper on ${network.zooKeeperHost})`);
+    return network;
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    return `this machine cannot give each peer its own network namespace, so a link between two peers cannot be cut (${error instanceof NetworkUnavailable ? reason : `creating the network failed: ${reason}`})`;
+  }
 }
 
 async function readReplicationFactor(url: string): Promise<number> {
