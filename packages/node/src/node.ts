@@ -230,6 +230,7 @@ export class RingblockNode {
           name: config.name,
           cluster: config.cluster,
           backing: () => ({ kind: config.backing, ...volume?.status() }),
+          transport: () => ({ tls: tls !== undefined, peerProtocol: config.peerProtocol }),
           devicePath: config.device,
           lifecycle: () => node.lifecycle,
           notReadyReason: () => node.notReadyReason(),

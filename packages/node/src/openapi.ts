@@ -117,12 +117,13 @@ export const OPENAPI_DOCUMENT = {
           '200': json(
             {
               type: 'object',
-              required: ['node', 'state', 'zookeeper', 'ring', 'device', 'backing', 'migration'],
+              required: ['node', 'state', 'zookeeper', 'ring', 'device', 'backing', 'transport', 'migration'],
               properties: {
                 node: { type: 'string' },
                 state: { type: 'string' },
                 zookeeper: { type: 'object', required: ['connected', 'ringConfirmed'], properties: { connected: { type: 'boolean' }, ringConfirmed: { type: 'boolean' } } },
                 ring: { type: 'object', required: ['epoch'], properties: { epoch: { type: 'integer' } } },
+                transport: { type: 'object', required: ['tls', 'peerProtocol'], properties: { tls: { type: 'boolean' }, peerProtocol: { type: 'string', enum: ['binary', 'http'] } } },
                 device: { type: 'object', required: ['path', 'blocks', 'capacityBytes', 'usedBytes'], properties: { path: { type: 'string' }, blocks: { type: 'integer' }, capacityBytes: { type: 'integer' }, usedBytes: { type: 'integer' } } },
                 backing: {
                   type: 'object',

@@ -36,6 +36,8 @@ export interface StatusSource {
   settings(): RingSettings;
   metrics: NodeMetrics;
   migration: () => MigrationStatus;
+  /** How clients and peers reach this node: TLS on or off, the replica call protocol. */
+  transport: () => { tls: boolean; peerProtocol: string };
   /** Hinted handoff and scrubbing figures for /health. */
   healing: () => Record<string, unknown>;
 }
@@ -56,6 +58,7 @@ export function statusRoutes(source: StatusSource): Route[] {
       ring: { epoch: source.view.currentEpoch() },
       device: { path: source.devicePath, blocks: storage.blocks, tombstones: storage.tombstones, capacityBytes: storage.capacityBytes, usedBytes: storage.usedBytes },
       backing: source.backing(),
+      transport: source.transport(),
       migration: migrationSummary(source.migration()),
       ...source.healing(),
     });

@@ -69,6 +69,8 @@ async function settled(): Promise<void> {
 
 t.test('over TLS: written at all through one node, read at all through each of the others, then deleted', async (t) => {
   await settled();
+  const health = await request(url(1, '/health'), { dispatcher: trusting });
+  t.same(((await health.body.json()) as { transport: unknown }).transport, { tls: true, peerProtocol: 'binary' }, '/health says TLS is on (and shows no key material)');
   const block = randomBytes(4096);
   const put = await request(url(0, '/block/secret-1?consistency=all'), { method: 'PUT', body: block, dispatcher: trusting });
   await put.body.dump();
