@@ -7,7 +7,7 @@
 // on and a metric says so.
 import type { Logger } from 'pino';
 import { CoalescedTask } from '@ringblock/coord';
-import type { Engine } from '@ringblock/engine';
+import type { Engine, EngineStats } from '@ringblock/engine';
 import type { Owner } from './coordinator.js';
 import type { Replica } from './store.js';
 import { decodeVersion } from './version.js';
@@ -22,8 +22,11 @@ const STORING_MAX = 1_024;
 
 export type HintDropReason = 'full' | 'age' | 'busy' | 'error';
 
+/** What hinted handoff needs of the engine: the node passes its Engine, the simulator an in-memory one. */
+export type HintEngine = Pick<Engine, 'put' | 'delete' | 'get' | 'evict' | 'scan'> & { stats(): Pick<EngineStats, 'namespaces'> };
+
 export interface HintOptions {
-  engine: Engine;
+  engine: HintEngine;
   self: string;
   /** The owners of a block now (committed ring, plus the pending one while migrating). */
   owners: (id: string) => readonly Owner[];
