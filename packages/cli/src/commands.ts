@@ -7,6 +7,7 @@ import { runSpdkSim, runStorageAgent } from '@ringblock/spdk';
 import { LocalCluster, readManifest, releaseLoopDevices, type ClusterManifest } from './local-cluster.js';
 import { renderMigration, renderStatus } from './status.js';
 import { repair } from './repair-command.js';
+import { runAllBenchmarks } from './bench/all.js';
 import { runClusterBench } from './bench/cluster-bench.js';
 import { runMigrationBench } from './bench/migration-bench.js';
 import { runRepairBench } from './bench/repair-bench.js';
@@ -30,8 +31,10 @@ const USAGE = `usage: ringblock <command> [options]
   get ID [FILE] [--consistency quorum] [--data-dir .ringblock] [--url URL]
   decommission NAME [--data-dir .ringblock] [--url URL] [--token T]
                            move a node's data away and take it out of the ring; waits with a progress bar
-  bench [cluster|migration|repair] [--duration 5s] [--megabytes 256] [--transfer-rate 1G] [--repair-rate 1G] [--results bench/results]
-                           benchmarks with a baseline measured in the same run
+  bench [all|cluster|migration|repair] [--duration 5s] [--megabytes 256] [--transfer-rate 1G] [--repair-rate 1G]
+        [--engine-blocks 1000000] [--results bench/results] [--readme README.md]
+                           benchmarks with a baseline measured in the same run; all (the default) runs
+                           every one, writes results/summary.md and its table into the README
 ${CHAOS_USAGE}${VERIFY_USAGE}`;
 
 export async function runCommand(argv: string[]): Promise<number | undefined> {
@@ -205,27 +208,41 @@ async function bench(argv: string[]): Promise<number> {
       megabytes: { type: 'string', default: '256' },
       'transfer-rate': { type: 'string', default: '1G' },
       'repair-rate': { type: 'string', default: '1G' },
+      'engine-blocks': { type: 'string', default: '1000000' },
+      readme: { type: 'string', default: 'README.md' },
     },
   });
-  const which = positionals[0] ?? 'cluster';
+  const which = positionals[0] ?? 'all';
   const progress = (line: string) => process.stdout.write(`${line}\n`);
-  if (which === 'migration' || which === 'repair') {
-    const megabytes = Number(values.megabytes);
-    if (!Number.isInteger(megabytes) || megabytes < 1) throw new Error(`--megabytes must be a whole number ≥ 1, got "${values.megabytes}"`);
-    if (which === 'repair') {
-      await runRepairBench({ resultsDir: values.results, workDir: values['work-dir'], megabytes, repairRate: values['repair-rate'] }, progress);
-      process.stdout.write(`results in ${values.results}/repair.json and repair.md\n`);
-      return 0;
-    }
-    await runMigrationBench({ resultsDir: values.results, workDir: values['work-dir'], megabytes, transferRate: values['transfer-rate'] }, progress);
-    process.stdout.write(`results in ${values.results}/migration.json and migration.md\n`);
-    return 0;
-  }
-  if (which !== 'cluster') throw new Error(`unknown benchmark "${which}" (available: cluster, migration, repair)`);
+  const wholeNumber = (name: string, raw: string) => {
+    const value = Number(raw);
+    if (!Number.isInteger(value) || value < 1) throw new Error(`--${name} must be a whole number ≥ 1, got "${raw}"`);
+    return value;
+  };
+  const megabytes = wholeNumber('megabytes', values.megabytes);
   const durationMs = parseDuration(values.duration);
   if (durationMs === undefined || durationMs < 500) throw new Error(`--duration must be at least 500ms, got "${values.duration}"`);
-  await runClusterBench({ resultsDir: values.results, workDir: values['work-dir'], durationMs }, progress);
-  process.stdout.write(`results in ${values.results}/cluster.json and cluster.md\n`);
+  const common = { resultsDir: values.results, workDir: values['work-dir'] };
+  switch (which) {
+    case 'all':
+      await runAllBenchmarks({
+        ...common, durationMs, megabytes, transferRate: values['transfer-rate'], repairRate: values['repair-rate'],
+        engineBlocks: wholeNumber('engine-blocks', values['engine-blocks']), readme: values.readme === '' ? undefined : values.readme,
+      }, progress);
+      break;
+    case 'cluster':
+      await runClusterBench({ ...common, durationMs }, progress);
+      break;
+    case 'migration':
+      await runMigrationBench({ ...common, megabytes, transferRate: values['transfer-rate'] }, progress);
+      break;
+    case 'repair':
+      await runRepairBench({ ...common, megabytes, repairRate: values['repair-rate'] }, progress);
+      break;
+    default:
+      throw new Error(`unknown benchmark "${which}" (available: all, cluster, migration, repair)`);
+  }
+  process.stdout.write(`results in ${values.results}/\n`);
   return 0;
 }
 

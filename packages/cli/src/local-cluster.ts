@@ -38,6 +38,8 @@ export interface LocalClusterOptions {
   backing?: LocalBacking;
   /** Where ZooKeeper listens and where each peer runs (default: everything on 127.0.0.1). */
   network?: ClusterNetwork;
+  /** Node.js flags for every peer (e.g. `--cpu-prof` when profiling a benchmark). */
+  nodeFlags?: string[];
 }
 
 /** Where one peer runs: its address and port, and the argv prefix that starts it there. */
@@ -224,7 +226,7 @@ export class LocalCluster {
       UV_THREADPOOL_SIZE: '16',
       ...this.options.env,
     };
-    const node = new NodeProcess({ name, url: `http://${host}:${peerPort}`, dataDir, argv: [...argvPrefix, process.execPath, MAIN_SCRIPT, 'node'], env, logFile: join(dataDir, 'node.log') });
+    const node = new NodeProcess({ name, url: `http://${host}:${peerPort}`, dataDir, argv: [...argvPrefix, process.execPath, ...(this.options.nodeFlags ?? []), MAIN_SCRIPT, 'node'], env, logFile: join(dataDir, 'node.log') });
     node.start({ detached: this.options.detached ?? false });
     return node;
   }
