@@ -126,7 +126,9 @@ export class HintedHandoff {
       this.drop('age');
       return false;
     }
-    const owners = this.options.owners(hint.id).filter((owner) => owner.name !== this.options.self);
+    // Every owner, this node included: a ring change may have made it an owner since the hint was
+    // stored, and then nothing else gives it the version (a local write, `equal` if it holds it).
+    const owners = this.options.owners(hint.id);
     if (owners.some((owner) => !this.options.isLive(owner.name))) return false;
     let data: Buffer | undefined;
     if (!hint.tombstone) {

@@ -1,25 +1,38 @@
 // Deterministic simulation of quorum replication (issue #8 item 3): the real Coordinator and
 // HintedHandoff of every node run against a simulated network, devices, clocks and ZooKeeper
-// membership (test/sim/), with message loss, delay, reordering, crashes, restarts, partitions and
-// ZooKeeper disconnections, all drawn from one seed. The history of every run is checked
+// membership (test/sim/), with message loss, delay, reordering, crashes, restarts, partitions,
+// ZooKeeper disconnections and, in some runs, a ring change (a node joins or leaves: dual writes,
+// transfers, commit, epoch refusals — migration modelled, see sim/cluster.ts), all from one seed. The history of every run is checked
 // (test/sim/history.ts). A failure names its seed:
 //   RINGBLOCK_SIM_SEED=<seed> node packages/node/dist/test/coordination-sim.test.js
 // replays it and prints every simulated event and client operation. RINGBLOCK_SIM_SEEDS=<count>
 // runs more seeds, RINGBLOCK_SIM_FIRST_SEED=<n> starts elsewhere.
 import t from 'tap';
 import { loadHasher } from '@ringblock/ring';
+import { Worker } from 'node:worker_threads';
 import { runSeed, type Breakage, type RunResult } from './sim/run.js';
 import { describeOp } from './sim/history.js';
+import type { WorkerReply, WorkerRequest, WorkerSeedResult } from './sim/worker.js';
 
 const hasher = await loadHasher();
 const REPLAY = process.env['RINGBLOCK_SIM_SEED'];
-const SEEDS = Number(process.env['RINGBLOCK_SIM_SEEDS'] ?? 2_000);
+const SEEDS = Number(process.env['RINGBLOCK_SIM_SEEDS'] ?? 3_000);
 const FIRST_SEED = Number(process.env['RINGBLOCK_SIM_FIRST_SEED'] ?? 1);
 /** Failing seeds reported in full at most (the rest are counted). */
 const FAILURES_REPORTED_MAX = 3;
 const SELF_TEST_SEEDS = 150;
 
-function report(result: RunResult): string {
+/** Runs seeds in one worker thread (out of reach of tap's async hooks; one core). */
+function runSeeds(request: WorkerRequest): Promise<WorkerReply> {
+  return new Promise((resolve, reject) => {
+    const worker = new Worker(new URL('./sim/worker.js', import.meta.url), { workerData: request });
+    worker.once('message', (reply: WorkerReply) => resolve(reply));
+    worker.once('error', reject);
+    worker.once('exit', (code) => code !== 0 && reject(new Error(`simulation worker exited with ${code}`)));
+  });
+}
+
+function report(result: RunResult | WorkerSeedResult): string {
   return [
     `${result.summary}`,
     `  replay: RINGBLOCK_SIM_SEED=${result.seed} node packages/node/dist/test/coordination-sim.test.js`,
@@ -39,15 +52,7 @@ if (REPLAY !== undefined) {
 } else {
   t.test(`${SEEDS} seeds keep every invariant`, async (t) => {
     const startedMs = performance.now();
-    const failing: RunResult[] = [];
-    let ops = 0;
-    let events = 0;
-    for (let seed = FIRST_SEED; seed < FIRST_SEED + SEEDS; seed++) {
-      const result = await runSeed(seed, { hasher });
-      ops += result.ops.length;
-      events += result.events;
-      if (result.violations.length > 0) failing.push(result);
-    }
+    const { failing, ops, events } = await runSeeds({ firstSeed: FIRST_SEED, seeds: SEEDS, options: {} });
     t.comment(`${SEEDS} seeds (${FIRST_SEED}..${FIRST_SEED + SEEDS - 1}): ${ops} client operations, ${events} simulated events in ${((performance.now() - startedMs) / 1000).toFixed(1)} s`);
     t.equal(failing.length, 0, `failing seeds: ${failing.map((result) => result.seed).join(', ')}\n${failing.slice(0, FAILURES_REPORTED_MAX).map(report).join('\n')}`);
   });
@@ -61,14 +66,8 @@ if (REPLAY !== undefined) {
   });
 
   // The checker's self-test: broken variants must be caught, so the runs above cannot pass vacuously.
-  const caught = async (breakage: Breakage): Promise<RunResult[]> => {
-    const failing: RunResult[] = [];
-    for (let seed = 1; seed <= SELF_TEST_SEEDS; seed++) {
-      const result = await runSeed(seed, { hasher, breakage });
-      if (result.violations.length > 0) failing.push(result);
-    }
-    return failing;
-  };
+  const caught = async (breakage: Breakage, ringChanges = true): Promise<WorkerSeedResult[]> =>
+    (await runSeeds({ firstSeed: 1, seeds: SELF_TEST_SEEDS, options: { breakage, ringChanges } })).failing;
 
   t.test('caught: a coordinator that acknowledges quorum and all writes after one replica', async (t) => {
     const failing = await caught('weak-writes');
@@ -79,9 +78,23 @@ if (REPLAY !== undefined) {
   });
 
   t.test('caught: a device that acknowledges writes before they are durable', async (t) => {
-    const failing = await caught('ack-before-durable');
+    const failing = await caught('ack-before-durable', false);
     t.comment(`${failing.length} of ${SELF_TEST_SEEDS} seeds caught it, first: ${failing[0]?.violations[0] ?? 'none'}`);
     t.ok(failing.length >= 2, 'found in some seeds');
-    t.ok(failing.some((result) => result.violations.some((violation) => violation.startsWith('lost write'))), 'as a lost acknowledged write');
+    // A crash has to fall between the early acknowledgement and the late fsync, so few seeds see it;
+    // what they see is data loss: a lost or stale write, or a hint that vanished with the cache.
+    t.ok(failing.every((result) => result.violations.every((violation) => /^(lost write|stale read|hint lost|hints not drained)/.test(violation))), 'as lost data');
+  });
+
+  // A design bug the simulation found (RELIABILITY.md): DESIGN §6 / migration/plan.ts stream each
+  // range to an added owner from ONE old owner's local copy. A write acknowledged at quorum before
+  // the migration, on the two old owners other than the sender, is not on the new owner; when only
+  // one of those two stays an owner, a quorum read on the new ring can miss it. The runs above model
+  // the proposed fix (the newest of a read quorum of old owners' copies); this one keeps the
+  // current design and must see the stale read. When plan.ts is fixed, drop the `one` model.
+  t.test('known design bug: one transfer sender per range hides a quorum write after a ring change (seed 10625)', async (t) => {
+    const result = await runSeed(10_625, { hasher, transferSources: 'one' });
+    t.ok(result.violations.some((violation) => violation.startsWith('stale read') && violation.includes('#13 c0 put block-2 @quorum')), result.violations[0] ?? 'no violation');
+    t.same((await runSeed(10_625, { hasher, transferSources: 'quorum' })).violations, [], 'not with a read quorum of sources');
   });
 }

@@ -17,7 +17,7 @@
 import { requiredAcks, type Consistency } from '../../src/consistency.js';
 import type { StoredBlock } from '../../src/store.js';
 import { compareVersions, versionToText } from '../../src/version.js';
-import type { SimCluster } from './cluster.js';
+import { ledgerKey, type SimCluster } from './cluster.js';
 
 export type OpKind = 'put' | 'get' | 'delete';
 
@@ -98,9 +98,9 @@ export function checkHistory(ops: readonly Op[], cluster: SimCluster, replicatio
 function checkReadBytes(read: Op, cluster: SimCluster): string[] {
   const block = read.result;
   if (!block) return [];
-  const written = cluster.ledger.get(block.version.toString('hex'));
+  const written = cluster.ledger.get(ledgerKey(read.key, block.version));
   if (!written) return [`${describeOp(read)} returned version ${versionToText(block.version)}, which no write ever stored`];
-  if (written.id !== read.key || !written.data || !block.data || !written.data.equals(block.data)) {
+  if (!written.data || !block.data || !written.data.equals(block.data)) {
     return [`${describeOp(read)} returned bytes "${tagOf(block.data)}" that no write of ${read.key} stored under ${versionToText(block.version)}`];
   }
   return [];
@@ -114,8 +114,8 @@ function checkFresh(read: Op, before: readonly Op[], cluster: SimCluster): strin
     return [`stale read: ${describeOp(read)} is older than ${describeOp(newest)}, acknowledged before the read began`];
   }
   // Absent: some tombstone no older than the newest acknowledged write must exist.
-  for (const [hex, written] of cluster.ledger) {
-    if (written.id === read.key && !written.data && compareVersions(Buffer.from(hex, 'hex'), newest.version!) >= 0) return [];
+  for (const written of cluster.ledger.values()) {
+    if (written.id === read.key && !written.data && compareVersions(written.version, newest.version!) >= 0) return [];
   }
   return [`lost write: ${describeOp(read)} answered absent although ${describeOp(newest)} was acknowledged before the read began and no delete is that new`];
 }

@@ -18,6 +18,10 @@ export interface RunOptions {
   breakage?: Breakage;
   /** Receives the event trace and the history (replay of one seed). */
   trace?: (line: string) => void;
+  /** False: never change the ring (default: some runs do). */
+  ringChanges?: boolean;
+  /** How an added owner gets its blocks in a ring change (default `quorum`, see ClusterOptions). */
+  transferSources?: 'one' | 'quorum';
 }
 
 export interface RunResult {
@@ -42,11 +46,16 @@ export async function runSeed(seed: number, options: RunOptions): Promise<RunRes
   const shape = new SimRandom(seed ^ 0x5eed);
   const nodeCount = shape.int(3, 5);
   const names = Array.from({ length: nodeCount }, (_, index) => `n${index + 1}`);
-  const ring = new Ring({ nodes: names.map((name) => ({ name, addr: `${name}:3000` })), vnodes: 8, replicationFactor: REPLICATION_FACTOR, hasher: options.hasher });
+  // A ring change in some runs of 4 or more nodes: the last node joins, or leaves (decommission).
+  const change = nodeCount >= 4 && options.ringChanges !== false ? shape.pick(['none', 'join', 'leave'] as const) : 'none';
+  const migrateAtMs = shape.int(100, WORKLOAD_MS - 1_000);
+  const initial = change === 'join' ? names.slice(0, -1) : names;
+  const target = change === 'leave' ? names.slice(0, -1) : names;
+  const ringOf = (members: readonly string[]) => new Ring({ nodes: members.map((name) => ({ name, addr: `${name}:3000` })), vnodes: 8, replicationFactor: REPLICATION_FACTOR, hasher: options.hasher });
   const latencyMsMax = shape.int(1, 20);
   const cluster = new SimCluster(seed, {
     nodes: nodeCount,
-    ring,
+    ring: ringOf(initial),
     network: { lossRate: shape.pick([0, 0.01, 0.05, 0.15]), latencyMsMin: 0, latencyMsMax, timeoutMs: shape.int(50, 300) },
     disk: { syncMsMin: 0, syncMsMax: breakage === 'ack-before-durable' ? 200 : shape.int(1, 10), readMsMax: 2, ackBeforeDurable: breakage === 'ack-before-durable' },
     clockSkewMsMax: shape.pick([0, 5, 50, 500]),
@@ -55,6 +64,7 @@ export async function runSeed(seed: number, options: RunOptions): Promise<RunRes
     restartMs: shape.int(10, 500),
     hintReplayIntervalMs: shape.int(100, 500),
     readRepairChance: shape.pick([0, 0.5]),
+    transferSources: options.transferSources ?? 'quorum',
   });
   const keys = Array.from({ length: shape.int(2, 6) }, (_, index) => `block-${index}`);
   const clients = shape.int(2, 4);
@@ -64,7 +74,7 @@ export async function runSeed(seed: number, options: RunOptions): Promise<RunRes
   const random = cluster.random;
   if (options.trace) {
     scheduler.trace = options.trace;
-    options.trace(`seed ${seed}: ${nodeCount} nodes, RF ${REPLICATION_FACTOR}, ${keys.length} keys, ${clients} clients, faults ${faultRate}/s, ${JSON.stringify(cluster.options.network)}, skew ±${cluster.options.clockSkewMsMax} ms, breakage ${breakage}`);
+    options.trace(`seed ${seed}: ${nodeCount} nodes, ring change ${change}${change === 'none' ? '' : ` at ${migrateAtMs} ms`}, RF ${REPLICATION_FACTOR}, ${keys.length} keys, ${clients} clients, faults ${faultRate}/s, ${JSON.stringify(cluster.options.network)}, skew ±${cluster.options.clockSkewMsMax} ms, breakage ${breakage}`);
   }
 
   const ops: Op[] = [];
@@ -153,6 +163,7 @@ export async function runSeed(seed: number, options: RunOptions): Promise<RunRes
     }
   };
 
+  if (change !== 'none') scheduler.after(migrateAtMs, `ring change: ${change} ${names.at(-1)}`, () => cluster.migrate(ringOf(target)));
   const workload = Promise.all([...Array.from({ length: clients }, (_, index) => client(index)), nemesis()]);
   let failure: unknown;
   workload.catch((error: unknown) => (failure = error));
@@ -176,8 +187,9 @@ export async function runSeed(seed: number, options: RunOptions): Promise<RunRes
   const pendingOps = ops.filter((op) => op.status === 'pending');
   if (pendingOps.length > 0) violations.push(`operations never answered: ${pendingOps.map(describeOp).join('; ')}`);
   const count = (status: Op['status']) => ops.filter((op) => op.status === status).length;
-  const summary = `seed ${seed}: ${nodeCount} nodes, ${ops.length} ops (${count('ok')} ok, ${count('failed')} failed, ${count('unknown')} unknown), ${cluster.faults.length} faults, ${cluster.network.messagesSent} messages (${cluster.network.messagesLost} lost), ${scheduler.eventsRun} events`;
-  return { seed, violations, ops, faults: cluster.faults, events: scheduler.eventsRun, messages: cluster.network.messagesSent, summary };
+  if (change !== 'none' && cluster.committed.epoch === 1) violations.push(`the ring change (${change}) never committed: ${cluster.migrationLog.join('; ')}`);
+  const summary = `seed ${seed}: ${nodeCount} nodes, ${change === 'none' ? 'no ring change' : `${change} committed at ${cluster.migrationLog.at(-1)?.split(' ')[0] ?? '?'} ms`}, ${ops.length} ops (${count('ok')} ok, ${count('failed')} failed, ${count('unknown')} unknown), ${cluster.faults.length} faults, ${cluster.network.messagesSent} messages (${cluster.network.messagesLost} lost), ${scheduler.eventsRun} events`;
+  return { seed, violations, ops, faults: [...cluster.faults, ...cluster.migrationLog], events: scheduler.eventsRun, messages: cluster.network.messagesSent, summary };
 }
 
 /** Two non-empty sides. */
