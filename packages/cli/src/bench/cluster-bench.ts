@@ -140,7 +140,7 @@ async function startupRepairsDone(urls: readonly string[]): Promise<void> {
   }
 }
 
-interface Row {
+export interface Row {
   case: string;
   concurrency: number;
   cluster: LoadResult;
@@ -213,11 +213,11 @@ async function writeResults(dir: string, results: readonly MeasuredCase[], durat
     '',
   ];
   await writeFile(join(dir, 'cluster.md'), lines.join('\n'));
-  await writeFile(join(dir, 'cluster.svg'), chart(rows, protocols, clients));
+  await writeFile(join(dir, 'cluster.svg'), renderClusterChart(rows, protocols, clients));
 }
 
 /** Every case beside its baseline, then the protocol and client comparisons, in one SVG. */
-function chart(rows: readonly Row[], protocols: readonly { case: string; binary: LoadResult; http: LoadResult }[], clients: readonly { case: string; plain: LoadResult; ringAware: LoadResult }[]): string {
+export function renderClusterChart(rows: readonly Row[], protocols: readonly { case: string; binary: LoadResult; http: LoadResult }[], clients: readonly { case: string; plain: LoadResult; ringAware: LoadResult }[]): string {
   const value = (series: string, result: LoadResult) => ({ series, opsPerSecond: result.opsPerSecond, p50Ms: result.p50Ms, p99Ms: result.p99Ms });
   const groups = [
     ...rows.map((row) => ({ label: `${row.case} ×${row.concurrency}`, values: [value('cluster', row.cluster), value('bare node:http baseline', row.baseline)] })),

@@ -23,7 +23,7 @@ const BAR_WIDTH = 14;
 const BAR_GAP = 3;
 const GROUP_GAP = 18;
 const PANEL_HEIGHT = 180;
-const MARGIN = { left: 64, right: 16, top: 48, bottom: 96 };
+const MARGIN = { left: 64, right: 16, top: 66, bottom: 140 };
 const PANEL_GAP = 56;
 /** Groups drawn at most (a chart nobody can read is no chart). */
 const GROUPS_MAX = 64;
