@@ -87,7 +87,7 @@ export class Coordinator {
       const targets = this.writeTargets(id, level);
       required = targets.required;
       const version = this.options.clock.next();
-      const outcome = await writeRound(targets.targets, targets.count(), (target) => this.writeTo(target, id, version, data, trace));
+      const outcome = await writeRound(targets.targets, targets.count(), version, (target) => this.writeTo(target, id, version, data, trace));
       if (outcome.met) {
         this.handOff(id, version, data, targets.skipped, outcome.missed);
         return version;
@@ -253,7 +253,7 @@ function staleEpochOf(error: unknown, seen: number | undefined): number | undefi
   return seen === undefined ? error.epoch : Math.max(seen, error.epoch);
 }
 
-function writeRound(targets: readonly Target[], count: AckCount, write: (target: Target) => Promise<WriteOutcome>): Promise<RoundOutcome> {
+function writeRound(targets: readonly Target[], count: AckCount, version: Buffer, write: (target: Target) => Promise<WriteOutcome>): Promise<RoundOutcome> {
   return new Promise((resolve) => {
     let acked = 0;
     let newer: Buffer | undefined;
@@ -271,11 +271,15 @@ function writeRound(targets: readonly Target[], count: AckCount, write: (target:
     for (const target of targets) {
       const call = write(target).then(
         (outcome) => {
-          if (outcome.result !== 'newer') {
+          if (outcome.result === 'applied') {
             acked++;
             return settle(count.ack(target.owner.name));
           }
-          if (outcome.current && (!newer || compareVersions(outcome.current, newer) > 0)) newer = outcome.current;
+          // `equal` to a version this round just took from the clock: the replica holds another
+          // write under the same version (a clock that restarted behind versions it had issued), so
+          // it kept that write's bytes. Not an acknowledgement: the next round takes a later version.
+          const current = outcome.result === 'equal' ? version : outcome.current;
+          if (current && (!newer || compareVersions(current, newer) > 0)) newer = current;
           settle(count.fail(target.owner.name));
         },
         (error: unknown) => {
