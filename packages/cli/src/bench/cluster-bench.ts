@@ -20,6 +20,8 @@ const CONCURRENCIES = [1, 16, 64, 256];
 const LEVELS = ['one', 'quorum', 'all'] as const;
 /** The cases the replication protocols are compared on (the headline figures of the issue). */
 const PROTOCOL_CONCURRENCY = 64;
+/** Nodes of the cluster the TypeScript client is benched on (RF 3). */
+const CLIENT_NODES = 5;
 
 export interface ClusterBenchOptions {
   resultsDir: string;
@@ -94,22 +96,22 @@ export async function runClusterBench(options: ClusterBenchOptions, progress: (l
     baseline.kill('SIGTERM');
     await once(baseline, 'exit');
   }
-  await withCluster(options.workDir, {}, async (urls) => {
-    await run('cluster', urls, cases(options.durationMs, LEVELS, CONCURRENCIES));
-    results.push(...(await runClientCases(urls, KEYS, options.durationMs, progress)));
-  });
+  await withCluster(options.workDir, {}, async (urls) => run('cluster', urls, cases(options.durationMs, LEVELS, CONCURRENCIES)));
   // The same cluster with one HTTP request per replica call: what the binary protocol buys.
   await withCluster(options.workDir, { RINGBLOCK_PEER_PROTOCOL: 'http' }, async (urls) => run('cluster-http', urls, cases(options.durationMs, ['quorum'], [PROTOCOL_CONCURRENCY])));
+  // The client on more nodes than RF: with 3 nodes and RF 3 every node owns every block and
+  // ring-aware routing has no hop to save; on 5 a plain call lands on a non-owner 2 times in 5.
+  await withCluster(options.workDir, {}, async (urls) => void results.push(...(await runClientCases(urls, KEYS, options.durationMs, progress))), CLIENT_NODES);
   await writeResults(options.resultsDir, results, options.durationMs);
   return results;
 }
 
-/** A fresh 3-node cluster (file devices, durable), prefilled, for the time of `use`. */
-async function withCluster(workDir: string, env: Record<string, string>, use: (urls: readonly string[]) => Promise<void>): Promise<void> {
+/** A fresh cluster of `nodes` peers (file devices, durable, RF 3), prefilled, for the time of `use`. */
+async function withCluster(workDir: string, env: Record<string, string>, use: (urls: readonly string[]) => Promise<void>, nodes = 3): Promise<void> {
   const dataDir = join(workDir, 'cluster');
   await rm(dataDir, { recursive: true, force: true });
   await mkdir(dataDir, { recursive: true });
-  const cluster = await LocalCluster.start({ nodes: 3, basePort: 0, dataDir, deviceSize: '256M', env: { RINGBLOCK_LOG_LEVEL: 'warn', ...env } });
+  const cluster = await LocalCluster.start({ nodes, basePort: 0, dataDir, deviceSize: '256M', env: { RINGBLOCK_LOG_LEVEL: 'warn', ...env } });
   try {
     const urls = cluster.nodes.map((node) => node.spec.url);
     await prefill(urls);
@@ -176,7 +178,7 @@ async function writeResults(dir: string, results: readonly MeasuredCase[], durat
     ringAware: find('client-ring-aware', op, level, CLIENT_CONCURRENCY)!,
   }));
   const machine = { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? 'unknown', node: process.version };
-  const json = { benchmark: 'cluster', date: new Date().toISOString(), machine, durationMsPerCase: durationMs, keys: KEYS, nodes: 3, replicationFactor: 3, rows, protocols, clients };
+  const json = { benchmark: 'cluster', date: new Date().toISOString(), machine, durationMsPerCase: durationMs, keys: KEYS, nodes: 3, replicationFactor: 3, rows, protocols, clients, clientNodes: CLIENT_NODES };
   await writeFile(join(dir, 'cluster.json'), `${JSON.stringify(json, null, 2)}\n`);
   const at64 = (name: string) => rows.find((row) => row.case === name && row.concurrency === 64)!;
   const goalLine = (goal: (typeof GOALS)[number]) => {
@@ -205,7 +207,7 @@ async function writeResults(dir: string, results: readonly MeasuredCase[], durat
     '|---|---|---|---|---|---|',
     ...protocols.map((row) => `| ${row.case} | ${row.binary.opsPerSecond.toFixed(0)} | ${row.binary.p99Ms.toFixed(2)} | ${row.http.opsPerSecond.toFixed(0)} | ${row.http.p99Ms.toFixed(2)} | ${(row.binary.opsPerSecond / row.http.opsPerSecond).toFixed(2)}× |`),
     '',
-    `## TypeScript client at ${CLIENT_CONCURRENCY} concurrent: plain vs ring-aware (goal: ring-aware ≥ 1.3×)`,
+    `## TypeScript client at ${CLIENT_CONCURRENCY} concurrent on ${CLIENT_NODES} nodes (RF 3): plain vs ring-aware (goal: ring-aware ≥ 1.3×)`,
     '',
     '| case | plain ops/s | plain p99 ms | ring-aware ops/s | ring-aware p99 ms | ring-aware / plain |',
     '|---|---|---|---|---|---|',

@@ -14,6 +14,7 @@ interface ClusterJson {
   rows: { case: string; concurrency: number; cluster: LoadFigures; baseline: LoadFigures; ratio: number }[];
   protocols?: { case: string; binary: LoadFigures; http: LoadFigures }[];
   clients?: { case: string; plain: LoadFigures; ringAware: LoadFigures }[];
+  clientNodes?: number;
 }
 
 interface EngineJson {
@@ -99,7 +100,7 @@ function clusterRows(cluster: ClusterJson): string[] {
   }
   for (const client of cluster.clients ?? []) {
     const ratio = client.ringAware.opsPerSecond / client.plain.opsPerSecond;
-    rows.push(`| client ${date} | ${client.case}, ring-aware | ${rate(client.ringAware.opsPerSecond)} ops/s | ${times(ratio)} the plain client (${rate(client.plain.opsPerSecond)} ops/s) | ≥ 1.30× | ${verdict(ratio >= 1.3)} |`);
+    rows.push(`| client ${date} | ${client.case}, ring-aware${cluster.clientNodes ? `, ${cluster.clientNodes} nodes` : ''} | ${rate(client.ringAware.opsPerSecond)} ops/s | ${times(ratio)} the plain client (${rate(client.plain.opsPerSecond)} ops/s) | ≥ 1.30× | ${verdict(ratio >= 1.3)} |`);
   }
   return rows;
 }
