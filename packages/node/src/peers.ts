@@ -56,11 +56,6 @@ export class Peers {
     };
   }
 
-  /** Calls in flight over the binary links, by peer address (for tests and /health). */
-  linkCalls(): Map<string, number> {
-    return new Map([...this.links].map(([addr, { link }]) => [addr, link.inFlight]));
-  }
-
   private async overLink<T>(addr: string, http: Replica, call: (replica: Replica) => Promise<T>): Promise<T> {
     const until = this.httpUntilMs.get(addr);
     if (until !== undefined && until > performance.now()) return call(http);

@@ -53,3 +53,13 @@ export function sendError(res: ServerResponse, error: HttpError): void {
   }
   sendJson(res, error.status, { error: error.message, code: error.code, ...error.details }, { ...error.headers });
 }
+
+/**
+ * The JSON error answer written straight to a socket, with `connection: close`: for the places with
+ * no ServerResponse (a request the parser refused, an upgrade refused).
+ */
+export function rawErrorAnswer(status: number, code: string, message: string, headers: Record<string, string> = {}): string {
+  const body = JSON.stringify({ error: message, code });
+  const extra = Object.entries(headers).map(([name, value]) => `${name}: ${value}\r\n`).join('');
+  return `HTTP/1.1 ${status} ${code}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n${extra}connection: close\r\n\r\n${body}`;
+}

@@ -7,7 +7,7 @@ import { createServer, type IncomingMessage, type RequestListener, type Server, 
 import { createServer as createTlsServer } from 'node:https';
 import type { Socket } from 'node:net';
 import type { Tracer } from '@opentelemetry/api';
-import { HttpError, sendError } from './errors.js';
+import { HttpError, rawErrorAnswer, sendError } from './errors.js';
 import type { Route, Router } from './router.js';
 import { endRequestSpan, failRequestSpan, startRequestSpan, type RequestSpan } from '../tracing.js';
 
@@ -91,8 +91,8 @@ export function createHttpServer(router: Router, limits: HttpLimits, observe: Re
   server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => {
     if (!socket.writable) return socket.destroy();
     const status = error.code === 'HPE_HEADER_OVERFLOW' ? 431 : error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
-    const body = JSON.stringify({ error: `malformed or too slow request (${error.code ?? 'parse error'})`, code: 'BAD_REQUEST' });
-    const refuse = () => (socket.writable ? socket.end(`HTTP/1.1 ${status} Bad Request\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`) : socket.destroy());
+    const answer = rawErrorAnswer(status, 'BAD_REQUEST', `malformed or too slow request (${error.code ?? 'parse error'})`);
+    const refuse = () => (socket.writable ? socket.end(answer) : socket.destroy());
     // The malformed bytes came after a complete request still being answered (pipelined, or a body
     // longer than its Content-Length): that answer goes out first, or its client would read this
     // 400 as the answer to a request that succeeded. Bounded by the request timeout.

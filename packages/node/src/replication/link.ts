@@ -59,10 +59,6 @@ export class ReplicationLink {
 
   constructor(private readonly options: LinkOptions) {}
 
-  get inFlight(): number {
-    return this.pending.size;
-  }
-
   async call(call: Call): Promise<ReplicaAnswer> {
     if (this.state === 'closed') throw new ReplicaError('UNREACHABLE', 'this node is shutting down');
     if (this.pending.size >= (this.options.pendingMax ?? LINK_PENDING_MAX)) throw new ReplicaError('REFUSED', `peer ${this.options.addr}: ${this.pending.size} calls in flight already`);

@@ -5,8 +5,10 @@
 // Bounded: requests in flight per session (reading pauses beyond), answers buffered unsent
 // (reading pauses until the socket drains), sessions at once; a protocol error closes the session.
 import type { IncomingMessage } from 'node:http';
+import type { Context } from '@opentelemetry/api';
 import type { Duplex } from 'node:stream';
-import { HttpError } from '../http/errors.js';
+import { HttpError, rawErrorAnswer } from '../http/errors.js';
+import { senderEpochVerdict } from '../http/epoch.js';
 import { isValidId } from '../http/ids.js';
 import type { RequestObserver, ServerTracing } from '../http/server.js';
 import { ReplicaError, type Replica } from '../store.js';
@@ -87,9 +89,7 @@ export class ReplicationServer {
 
 /** An upgrade refused: its JSON error answer, and the connection closed. */
 function refuse(socket: Duplex, error: HttpError): void {
-  const body = JSON.stringify({ error: error.message, code: error.code });
-  const extra = Object.entries(error.headers ?? {}).map(([name, value]) => `${name}: ${value}\r\n`).join('');
-  socket.end(`HTTP/1.1 ${error.status} ${error.code}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n${extra}connection: close\r\n\r\n${body}`);
+  socket.end(rawErrorAnswer(error.status, error.code, error.message, error.headers));
   socket.on('error', () => undefined);
 }
 
@@ -187,12 +187,11 @@ class Session {
     return answer;
   }
 
-  private async answer(request: ReplicaRequest, trace: Parameters<Replica['read']>[1]): Promise<ReplicaAnswer> {
+  private async answer(request: ReplicaRequest, trace: Context | undefined): Promise<ReplicaAnswer> {
     const { requestId } = request;
     const failed = (code: Extract<ReplicaAnswer, { kind: 'failed' }>['code'], message: string): ReplicaAnswer => ({ kind: 'failed', requestId, code, epoch: this.options.epoch(), message });
-    const ours = this.options.epoch();
-    if (request.epoch > ours) this.options.onNewerEpoch(request.epoch);
-    if (request.epoch < ours) return failed('STALE_EPOCH', `sender routes by ring epoch ${request.epoch}, this node by ${ours}`);
+    const { stale } = senderEpochVerdict(request.epoch, this.options);
+    if (stale) return failed('STALE_EPOCH', stale);
     if (!isValidId(request.blockId)) return failed('BAD_REQUEST', 'the block id is not valid');
     try {
       if (request.kind === 'read') {
