@@ -131,7 +131,12 @@ export class RingblockNode {
     let node!: RingblockNode;
     const engine = local.engine;
     const addressOf = (name: string) => membership.liveMembers().get(name)?.addr ?? view.currentRing()?.node(name)?.addr ?? view.pendingRing()?.node(name)?.addr;
-    const transfers = new NodeTransferRunner({ engine, hasher, token: config.token, transport, epoch: () => view.currentEpoch(), addressOf, bytesPerSecond: config.transferBytesPerSecond, log, onMoved: (blocks, bytes) => node.metrics.migrationMoved(blocks, bytes) });
+    const transfers = new NodeTransferRunner({
+      engine, hasher, token: config.token, transport, epoch: () => view.currentEpoch(), addressOf, bytesPerSecond: config.transferBytesPerSecond, log,
+      // Bound late: anti-entropy is built below, and a transfer starts only once the node runs.
+      catchUp: (arc, peer, signal) => repair.repairer.catchUp(arc, peer, signal),
+      onMoved: (blocks, bytes) => node.metrics.migrationMoved(blocks, bytes),
+    });
     const migration = new MigrationExecutor({
       self: config.name,
       cluster: config.cluster,

@@ -1,12 +1,14 @@
-// Runs the migration's transfers on this node: each `startTransfer` becomes a resumable TransferTask
+// Runs the migration's transfers on this node: each `startTransfer` first catches up with the range's
+// other live old owners (migration/plan.ts says why), then becomes a resumable TransferTask
 // streaming one range of the local engine to its new owner, paced by one node-wide byte-rate limit
 // (a rebuild must not starve client traffic), reporting progress and the outcome back as FSM events.
 import type { Logger } from 'pino';
 import type { Engine } from '@ringblock/engine';
-import type { Hasher } from '@ringblock/ring';
+import type { Arc, Hasher } from '@ringblock/ring';
 import type { PeerTransport } from './peer-transport.js';
 import type { MigrationEvent } from './migration/protocol.js';
 import type { TransferRunner } from './migration-executor.js';
+import type { CatchUpResult } from './repair/index.js';
 import { ByteRateLimiter, TransferTask, type ChecksumHasher } from './transfer/index.js';
 
 /** Progress reports per transfer at most every this often (the FSM only needs them against stalls). */
@@ -21,6 +23,8 @@ export interface NodeTransferRunnerOptions {
   /** host:port of a node by name (live member, else its ring record). */
   addressOf: (name: string) => string | undefined;
   bytesPerSecond: number;
+  /** Compares `arc` with old owner `peer` and streams what differs both ways (Repairer.catchUp). */
+  catchUp: (arc: Arc, peer: string, signal: AbortSignal) => Promise<CatchUpResult>;
   log: Logger;
   onMoved?: (blocks: number, bytes: number) => void;
 }
@@ -62,7 +66,7 @@ export class NodeTransferRunner implements TransferRunner {
         report({ type: 'transferProgress', transferId, blocksMoved: progress.records, bytesMoved: progress.bytes });
       },
     });
-    task.run().then(
+    this.catchUpThenStream(action, abort.signal, () => report({ type: 'transferProgress', transferId, blocksMoved: 0, bytesMoved: 0 }), () => task.run()).then(
       (result) => {
         this.running.delete(transferId);
         this.options.onMoved?.(result.records, result.bytes);
@@ -75,6 +79,18 @@ export class NodeTransferRunner implements TransferRunner {
         report({ type: 'transferFailed', transferId, error: error instanceof Error ? error.message : String(error) });
       },
     );
+  }
+
+  /** Catch-ups one after another (each is a progress step for the stall timer), then the stream. */
+  private async catchUpThenStream<T>(action: Parameters<TransferRunner['start']>[0], signal: AbortSignal, progressed: () => void, stream: () => Promise<T>): Promise<T> {
+    const { transfer, transferId } = action;
+    for (const peer of transfer.catchUpFrom) {
+      signal.throwIfAborted();
+      const result = await this.options.catchUp(transfer.range, peer, signal);
+      progressed();
+      if (result.differed) this.options.log.info({ transferId, peer, applied: result.applied, bytes: result.bytes }, 'caught up with an old owner before streaming a range');
+    }
+    return stream();
   }
 
   cancel(transferId: string): void {

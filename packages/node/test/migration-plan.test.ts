@@ -33,6 +33,14 @@ function checkPlan(t: Test, plan: MigrationPlan, live: ReadonlySet<string>): voi
     );
   });
   t.same(wrong, [], 'every transfer goes from a live old owner of its arc to an added owner');
+  // The sender plus its catch-up peers are exactly the arc's live old owners, in preference order:
+  // a write held by any of them reaches the new owner.
+  const partial = plan.transfers.filter((transfer) => {
+    const change = changes.get(arcKey(transfer.range))!;
+    const expected = change.oldOwners.filter((name) => live.has(name) && name !== transfer.from);
+    return transfer.catchUpFrom.join() !== expected.join() || transfer.catchUpFrom.includes(transfer.to);
+  });
+  t.same(partial, [], 'each sender catches up with every other live old owner of its arc first');
   const addedTotal = [...changes.values()].reduce((sum, change) => sum + change.addedOwners.length, 0);
   t.equal(plan.transfers.length + plan.unsourced.length + plan.downReceivers.length, addedTotal, 'each added owner of each arc is sent, unsourced or a down receiver');
   t.ok(plan.unsourced.every((missed) => missed.oldOwners.every((name) => !live.has(name))), 'unsourced only where no old owner is live');

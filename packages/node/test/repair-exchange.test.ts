@@ -101,6 +101,38 @@ t.test('a wiped replica is restored; it only pulls', async (t) => {
   t.equal((await cluster.contents()).get('node-3')!.length, 2000);
 });
 
+t.test("a migration sender's catch-up runs while a migration does; rounds and plain trees wait", async (t) => {
+  const cluster = await startCluster(t);
+  const [one, two] = cluster.nodes.map((node) => node.engine) as [Engine, Engine];
+  await fillAll([one, two], 21, 800, 0.1, 'shared');
+  // node-2 holds writes node-1 missed (and a newer overwrite); node-1 holds one node-2 missed.
+  await fill(two, rng(22), 150, 0.2, 'missed-by-1');
+  await fill(one, rng(23), 20, 0, 'missed-by-2');
+  await one.put('overwritten', version(1_700_000_000_000, 'node-1'), randomBlock(rng(24)));
+  await two.put('overwritten', version(1_700_000_500_000, 'node-2'), Buffer.alloc(4096, 7));
+  cluster.migrating = true;
+
+  const merkle = await fetch(`${cluster.node('node-2').url}/internal/merkle`, { method: 'POST', headers: internalHeaders(cluster.epoch), body: JSON.stringify({ depth: 10, queries: [{ start: '1', end: '1000', level: 0 }] }) });
+  t.equal(merkle.status, 503, 'a plain tree request waits out the migration');
+  const wholeRing = { start: 0n, end: 0n };
+  const { repairer } = cluster.node('node-1').repair;
+  const result = await repairer.catchUp(wholeRing, 'node-2');
+  t.ok(result.differed, 'the trees differed');
+  t.equal(result.applied, 150 + 20 + 1, `every missed record applied, one side or the other (${result.bytes} bytes streamed)`);
+  const contents = await cluster.contents();
+  t.same(contents.get('node-1'), contents.get('node-2'), 'node-1 and node-2 hold the same records after the catch-up');
+  t.ok(contents.get('node-1')!.some((line) => line.startsWith('overwritten ') && line.includes(version(1_700_000_500_000, 'node-2').toString('hex'))), 'the newer overwrite won');
+  t.equal(contents.get('node-3')!.length, 0, 'the third node was not involved');
+  t.equal(repairer.status().rounds, 0, 'no anti-entropy round ran');
+
+  const again = await repairer.catchUp(wholeRing, 'node-2');
+  t.same(again, { differed: false, applied: 0, bytes: 0 }, 'in sync: only roots are compared');
+  await t.rejects(repairer.catchUp(wholeRing, 'node-9'), { code: 'REFUSED' }, 'an unknown peer is refused');
+  const aborted = new AbortController();
+  aborted.abort();
+  await t.rejects(repairer.catchUp(wholeRing, 'node-3', aborted.signal), 'an aborted transfer stops its catch-up');
+});
+
 t.test('a wiped leader pulls everything in its own round', async (t) => {
   const cluster = await startCluster(t);
   await fillAll(cluster.nodes.slice(1).map((node) => node.engine), 8, 1000, 0.2);

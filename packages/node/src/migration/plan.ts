@@ -6,6 +6,15 @@
 // so far, ties going to the earlier one in the arc's preference order (positions in a preference
 // list are distinct, so no further tie-break is needed). That spreads the reading load over the
 // surviving replicas instead of putting it all on primaries.
+//
+// One sender's copy is not enough: a write acknowledged at quorum may sit on the other old owners
+// only (this one missed it, and its hint or repair had not come yet). When the ring change leaves
+// fewer than a quorum of those holders among the new owners, a quorum read on the new ring could
+// miss it (the coordination simulator found this, RELIABILITY.md). So each transfer names the other
+// live old owners of its range: the sender first catches up with each of them (a Merkle comparison,
+// repair/repairer.ts `catchUp`, streaming only what differs), then streams. Every write held by any
+// live old owner when the transfer starts — every write acknowledged before the prepare barrier —
+// reaches the new owner; writes after the barrier reach it by dual writes.
 import assert from 'node:assert/strict';
 import { diffRings, rangeWidth, type Arc, type RangeChange, type Ring } from '@ringblock/ring';
 
@@ -23,6 +32,8 @@ export interface Transfer {
   readonly range: Arc;
   readonly from: string;
   readonly to: string;
+  /** The other live old owners of the range, in preference order: `from` catches up with each first. */
+  readonly catchUpFrom: readonly string[];
   /** Hash positions the range covers: the weight used for sender balance and progress. */
   readonly widthPositions: bigint;
 }
@@ -73,7 +84,8 @@ export function planMigration(input: PlanInput): MigrationPlan {
       }
       const widthPositions = rangeWidth(range);
       assignedPositions.set(sender, (assignedPositions.get(sender) ?? 0n) + widthPositions);
-      transfers.push({ id: String(transfers.length), range, from: sender, to: receiver, widthPositions });
+      const catchUpFrom = change.oldOwners.filter((name) => name !== sender && live.has(name));
+      transfers.push({ id: String(transfers.length), range, from: sender, to: receiver, catchUpFrom, widthPositions });
     }
   }
   const names = new Set([...from.nodes, ...to.nodes].map((node) => node.name));

@@ -6,7 +6,7 @@ import { Repairer, type RepairerOptions, type RepairStatus } from './repairer.js
 import { repairRoutes } from './routes.js';
 import type { TaskStatus } from './progress.js';
 
-export { Repairer, type RepairerOptions, type RepairStatus } from './repairer.js';
+export { Repairer, type CatchUpResult, type RepairerOptions, type RepairStatus } from './repairer.js';
 export { repairRoutes, type RepairRouteOptions } from './routes.js';
 export { DEFAULT_REPAIR_LIMITS, type Increment, type RepairContext, type RepairCounters, type RepairLimits, type RepairStore, type RepairView } from './types.js';
 export {

@@ -2,15 +2,17 @@
 // decimal strings, hashes 16 hex digits each, concatenated). Parsing is pure and strict: a body that
 // does not fit is refused whole (400), and every list has a bound.
 //
-//   POST /internal/merkle        {depth, queries: [{start, end, level, tree?, indexes?}]}
+//   POST /internal/merkle        {depth, queries: [{start, end, level, tree?, indexes?}], catchUp?}
 //        → {results: [{tree, records, hashes} | {missing: true}]}
 //      A query without `tree` builds the range's tree afresh (kept briefly under the returned id); a
 //      query with `tree` reads that build (drilling down). Hashes: the nodes `indexes` at `level`
 //      (all nodes of the level when absent).
-//   POST /internal/repair/push   {from, start, end, transferId, resumeAfter?}
+//   POST /internal/repair/push   {from, start, end, transferId, resumeAfter?, catchUp?}
 //        → {done, records, applied, bytes, lastPosition}
 //      The peer streams its records of the arc to `from` through POST /internal/transfer (newer wins
 //      there), for a bounded time; `done: false` means "ask again after lastPosition".
+//   `catchUp: true` marks a migration sender's comparison before it streams a range (migration/plan.ts):
+//      served while a migration runs, when anti-entropy's own rounds are refused.
 //   POST /internal/repair/purge  {from, start, end, tombstones: [{id, version}]}  → {purged}
 //   POST /internal/repair/tasks  {task, createdAt, createdBy}  → 202: run a round for a full repair
 //   GET  /internal/repair/tasks/{id} → this node's part of the task
@@ -56,6 +58,8 @@ export interface MerkleQuery {
 export interface MerkleRequest {
   depth: number;
   queries: MerkleQuery[];
+  /** A migration sender's catch-up (served during a migration). */
+  catchUp?: boolean;
 }
 
 export type MerkleResult = { tree: string; records: number; hashes: bigint[] } | { missing: true };
@@ -65,6 +69,8 @@ export interface PushRequest {
   arc: Arc;
   transferId: string;
   resumeAfter?: bigint;
+  /** A migration sender's catch-up (served during a migration). */
+  catchUp?: boolean;
 }
 
 export interface PushAnswer {
@@ -96,11 +102,16 @@ export function merkleRequestJson(request: MerkleRequest): unknown {
       ...(query.tree === undefined ? {} : { tree: query.tree }),
       ...(query.indexes === undefined ? {} : { indexes: query.indexes }),
     })),
+    ...catchUpJson(request),
   };
 }
 
 export function pushRequestJson(request: PushRequest): unknown {
-  return { from: request.from, ...arcJson(request.arc), transferId: request.transferId, resumeAfter: positionText(request.resumeAfter) };
+  return { from: request.from, ...arcJson(request.arc), transferId: request.transferId, resumeAfter: positionText(request.resumeAfter), ...catchUpJson(request) };
+}
+
+function catchUpJson(request: { catchUp?: boolean }): { catchUp?: true } {
+  return request.catchUp === true ? { catchUp: true } : {};
 }
 
 export function pushAnswerJson(answer: PushAnswer): unknown {
@@ -167,7 +178,7 @@ export function parseMerkleRequest(value: unknown): MerkleRequest {
     return { arc: parseArc(query), level, ...(tree === undefined ? {} : { tree }), ...(indexes === undefined ? {} : { indexes }) };
   });
   if (hashes > HASHES_PER_REQUEST_MAX) throw new BadMessage(`a merkle request asks for at most ${HASHES_PER_REQUEST_MAX} hashes, this one for ${hashes}`);
-  return { depth, queries: parsed };
+  return { depth, queries: parsed, ...parseCatchUp(body) };
 }
 
 /** The answer to `request`, checked against it (one result per query, the right number of hashes). */
@@ -196,7 +207,15 @@ export function parsePushRequest(value: unknown): PushRequest {
     arc,
     transferId: matching(body['transferId'], TRANSFER_ID, 'transferId'),
     ...(resumeAfter === undefined ? {} : { resumeAfter }),
+    ...parseCatchUp(body),
   };
+}
+
+function parseCatchUp(body: Record<string, unknown>): { catchUp?: true } {
+  const value = body['catchUp'];
+  if (value === undefined || value === false) return {};
+  if (value !== true) throw new BadMessage('catchUp must be true, false or absent');
+  return { catchUp: true };
 }
 
 export function parsePushAnswer(value: unknown): PushAnswer {

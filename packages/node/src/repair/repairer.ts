@@ -65,6 +65,24 @@ interface PeerTarget {
   addr: string;
 }
 
+/** One range's exchange with one peer: where it streams, under which signal, and where counts go. */
+interface Exchange {
+  peer: PeerTarget;
+  signal: AbortSignal;
+  /** A migration sender's catch-up: the peer serves it during a migration. */
+  catchUp: boolean;
+  streamed: (result: { applied: number; bytes: number }) => void;
+}
+
+/** What a migration sender's catch-up with one old owner changed. */
+export interface CatchUpResult {
+  /** The trees differed (something was streamed one way or the other). */
+  differed: boolean;
+  /** Records that changed a store (either side), and bytes streamed (both ways). */
+  applied: number;
+  bytes: number;
+}
+
 export class Repairer {
   readonly limits: RepairLimits;
   readonly responder: RepairResponder;
@@ -213,6 +231,35 @@ export class Repairer {
     };
   }
 
+  /**
+   * A migration sender's catch-up (migration/plan.ts): before this node streams `arc` to a new owner,
+   * it compares the arc with another old owner and streams the differing buckets both ways (newest
+   * wins), so its copy holds every write that old owner holds — a write acknowledged at quorum by
+   * the other old owners while this one missed it reaches the new owner too. Runs while a migration
+   * does (the peer serves `catchUp` requests then); purges nothing.
+   */
+  async catchUp(arc: Arc, peerName: string, signal?: AbortSignal): Promise<CatchUpResult> {
+    const addr = this.options.addressOf(peerName);
+    if (!addr) throw new TransferError('REFUSED', `no address is known for node "${peerName}"`);
+    const totals: CatchUpResult = { differed: false, applied: 0, bytes: 0 };
+    const exchange: Exchange = {
+      peer: { name: peerName, addr },
+      signal: signal ? AbortSignal.any([this.stopping.signal, signal]) : this.stopping.signal,
+      catchUp: true,
+      streamed: (result) => {
+        totals.applied += result.applied;
+        totals.bytes += result.bytes;
+        this.countStreamed(result);
+      },
+    };
+    const depth = this.limits.depth;
+    const local = await buildLocalTree(this.options.engine, this.options.hasher, arc, depth, this.onCorrupt);
+    const [result] = await this.withRetries(() => this.client.merkle(addr, { depth, queries: [{ arc, level: 0 }], catchUp: true }, exchange.signal), exchange.signal);
+    if (!result || 'missing' in result) throw new TransferError('REFUSED', 'the peer built no tree of the range');
+    totals.differed = local.root !== result.hashes[0] && (await this.repairRange(exchange, arc, local, result.tree));
+    return totals;
+  }
+
   /** Asks for a round after `delayMs` (default: the event delay); requests meanwhile are batched. */
   requestRound(reason: string, delayMs = this.limits.eventDelayMs, part?: TaskPart): void {
     if (this.stopping.signal.aborted) return;
@@ -339,7 +386,8 @@ export class Repairer {
       const result = results[at]!;
       try {
         if ('missing' in result) throw new TransferError('REFUSED', 'the peer no longer keeps the tree it built');
-        const repaired = local.root !== result.hashes[0] && (await this.repairRange(peer, state, local, result.tree, progress));
+        const exchange: Exchange = { peer, signal: this.stopping.signal, catchUp: false, streamed: (streamed) => this.streamed(progress, streamed) };
+        const repaired = local.root !== result.hashes[0] && (await this.repairRange(exchange, state.plan.arc, local, result.tree));
         state.synced.add(peer.name);
         state.repaired ||= repaired;
         progress.compared(repaired);
@@ -359,8 +407,8 @@ export class Repairer {
   }
 
   /** Drills down to the differing buckets and streams them both ways; true when any differed. */
-  private async repairRange(peer: PeerTarget, state: RangeRound, local: MerkleTree, remoteTree: string, progress: RoundProgress): Promise<boolean> {
-    const { arc } = state.plan;
+  private async repairRange(exchange: Exchange, arc: Arc, local: MerkleTree, remoteTree: string): Promise<boolean> {
+    const { peer, signal, catchUp } = exchange;
     const depth = this.limits.depth;
     let level = 0;
     let differing = [0];
@@ -371,7 +419,8 @@ export class Repairer {
       const found: number[] = [];
       for (let at = 0; at < indexes.length; at += HASHES_PER_REQUEST_MAX) {
         const batch = indexes.slice(at, at + HASHES_PER_REQUEST_MAX);
-        const [result] = await this.withRetries(() => this.client.merkle(peer.addr, { depth, queries: [{ arc, level: next, tree: remoteTree, indexes: batch }] }, this.stopping.signal));
+        const request = { depth, queries: [{ arc, level: next, tree: remoteTree, indexes: batch }], catchUp };
+        const [result] = await this.withRetries(() => this.client.merkle(peer.addr, request, signal), signal);
         if (!result || 'missing' in result) throw new TransferError('REFUSED', 'the peer no longer keeps the tree it built');
         batch.forEach((index, i) => {
           if (local.hash(next, index) === result.hashes[i]) return;
@@ -387,14 +436,14 @@ export class Repairer {
       const runArc = bucketsArc(arc, depth, run.first, run.last);
       if (!runArc) continue;
       // An empty side has nothing to send: a wiped node only pulls, a node that missed writes only pulls.
-      if (run.push) this.streamed(progress, await this.pushArc(peer, runArc));
-      if (run.pull) this.streamed(progress, await this.pullArc(peer, runArc));
+      if (run.push) exchange.streamed(await this.pushArc(exchange, runArc));
+      if (run.pull) exchange.streamed(await this.pullArc(exchange, runArc));
     }
     return true;
   }
 
   /** Streams our records of `arc` to the peer (it keeps what is newer). */
-  private async pushArc(peer: PeerTarget, arc: Arc): Promise<{ applied: number; bytes: number }> {
+  private async pushArc({ peer, signal }: Exchange, arc: Arc): Promise<{ applied: number; bytes: number }> {
     const task = new TransferTask({
       engine: this.options.engine,
       hasher: this.options.hasher,
@@ -404,7 +453,7 @@ export class Repairer {
       transport: this.options.transport,
       epoch: () => this.options.view.currentEpoch(),
       limiter: this.limiter,
-      signal: this.stopping.signal,
+      signal,
       attemptsMax: this.limits.attemptsMax,
       onCorrupt: this.onCorrupt,
       dispatcher: this.client.dispatcher(peer.addr),
@@ -415,14 +464,15 @@ export class Repairer {
   }
 
   /** Asks the peer to stream its records of `arc` to us, again after each bounded answer, until done. */
-  private async pullArc(peer: PeerTarget, arc: Arc): Promise<{ applied: number; bytes: number }> {
+  private async pullArc({ peer, signal, catchUp }: Exchange, arc: Arc): Promise<{ applied: number; bytes: number }> {
     const transferId = randomBytes(16).toString('hex');
     const totals = { applied: 0, bytes: 0 };
     let resumeAfter: bigint | undefined;
     let failuresInRow = 0;
     for (;;) {
       try {
-        const answer = await this.client.push(peer.addr, { from: this.options.self, arc, transferId, ...(resumeAfter === undefined ? {} : { resumeAfter }) }, this.stopping.signal);
+        const request = { from: this.options.self, arc, transferId, catchUp, ...(resumeAfter === undefined ? {} : { resumeAfter }) };
+        const answer = await this.client.push(peer.addr, request, signal);
         totals.applied += answer.applied;
         totals.bytes += answer.bytes;
         if (answer.done) return totals;
@@ -431,33 +481,33 @@ export class Repairer {
         failuresInRow = resumeAfter === before ? failuresInRow + 1 : 0;
         if (failuresInRow >= this.limits.attemptsMax) throw new TransferError('REFUSED', 'the peer streamed nothing in several answers');
       } catch (error) {
-        const failure = requestError(error, this.stopping.signal);
+        const failure = requestError(error, signal);
         const before = resumeAfter;
         resumeAfter = furthest(arc, resumeAfter, failure.lastPosition);
         failuresInRow = resumeAfter === before ? failuresInRow + 1 : 1;
         if (!failure.retryable || failuresInRow >= this.limits.attemptsMax) throw failure;
-        await this.backoff(failuresInRow);
+        await this.backoff(failuresInRow, signal);
       }
     }
   }
 
   /** Calls `call` again after transient failures (bounded, with backoff). */
-  private async withRetries<T>(call: () => Promise<T>): Promise<T> {
+  private async withRetries<T>(call: () => Promise<T>, signal = this.stopping.signal): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       try {
         return await call();
       } catch (error) {
-        const failure = requestError(error, this.stopping.signal);
+        const failure = requestError(error, signal);
         if (!failure.retryable || attempt >= this.limits.attemptsMax) throw failure;
-        await this.backoff(attempt);
+        await this.backoff(attempt, signal);
       }
     }
   }
 
-  private async backoff(failuresInRow: number): Promise<void> {
+  private async backoff(failuresInRow: number, signal: AbortSignal): Promise<void> {
     const delayMs = Math.min(BACKOFF_MS_MAX, BACKOFF_MS_INITIAL * 2 ** (failuresInRow - 1));
-    await systemClock.sleep(delayMs, this.stopping.signal).catch((reason: unknown) => {
-      throw requestError(reason, this.stopping.signal);
+    await systemClock.sleep(delayMs, signal).catch((reason: unknown) => {
+      throw requestError(reason, signal);
     });
   }
 
@@ -516,6 +566,10 @@ export class Repairer {
   private streamed(progress: RoundProgress, result: { applied: number; bytes: number }): void {
     progress.counts.blocksRepaired += result.applied;
     progress.counts.bytesStreamed += result.bytes;
+    this.countStreamed(result);
+  }
+
+  private countStreamed(result: { applied: number }): void {
     this.totals.blocksRepaired += result.applied;
     this.options.counters?.blocksRepaired?.inc(result.applied);
   }

@@ -57,7 +57,7 @@ export class RepairResponder {
   }
 
   async merkle(request: MerkleRequest): Promise<MerkleResult[]> {
-    this.refuseDuringMigration();
+    if (request.catchUp !== true) this.refuseDuringMigration();
     const release = this.builds.tryAcquire();
     if (!release) throw busy('tree builds');
     try {
@@ -79,7 +79,7 @@ export class RepairResponder {
 
   /** Streams the arc to `from` (through its transfer route) for about pushBudgetMs. */
   async push(request: PushRequest, signal: AbortSignal): Promise<PushAnswer> {
-    this.refuseDuringMigration();
+    if (request.catchUp !== true) this.refuseDuringMigration();
     const to = this.options.addressOf(request.from);
     if (!to) throw new HttpError(409, 'CONFLICT', `no address is known for node "${request.from}"`);
     const release = this.pushes.tryAcquire();

@@ -7,8 +7,8 @@
 // Ring changes follow DESIGN §6 as a MODEL (the real MigrationExecutor, transfer sender/receiver
 // and ClusterView are not run): the migration znode appears, every node adopts dual writes on its
 // watch (the coordinator's real pendingOwners path and DualQuorumCount); once every up node has, each
-// block an added owner needs is streamed to it from ONE up old owner's local copy (what
-// transfer/sender.ts does); then the ring is committed at the next epoch and every node switches on
+// block an added owner needs is streamed to it by one up old owner that first caught up with the
+// other up old owners (the newest of their copies: what transfer-runner.ts does, options below); then the ring is committed at the next epoch and every node switches on
 // its watch. Replica calls carry the caller's epoch: an older one is refused STALE_EPOCH (the real
 // coordinator then awaits the epoch and coordinates again), a newer one makes the callee catch up.
 // The rings are real @ringblock/ring Rings.
@@ -45,11 +45,13 @@ export interface ClusterOptions {
   hintReplayIntervalMs: number;
   readRepairChance: number;
   /**
-   * Where an added owner gets a block from. `one`: one up old owner's copy, as DESIGN §6 and
-   * migration/plan.ts do today — which loses quorum writes (see coordination-sim.test.ts).
-   * `quorum`: the newest of a read quorum of old owners' copies (the fix proposed for it).
+   * Where an added owner gets a block from. `catch-up`: the sender first catches up with every other
+   * up old owner, so it sends the newest of all their copies (migration/plan.ts and
+   * Repairer.catchUp do this; a read quorum of old owners must be up, else the real migration aborts
+   * and is planned again — here: tried again). `one`: one up old owner's own copy, as DESIGN §6 reads
+   * — the design that loses quorum writes, kept to prove the simulator catches it.
    */
-  transferSources: 'one' | 'quorum';
+  transferSources: 'one' | 'catch-up';
 }
 
 export interface SimNode {
@@ -182,7 +184,8 @@ export class SimCluster {
     const senders = oldOwners.filter((node) => node.up);
     const needed = this.options.transferSources === 'one' ? 1 : requiredAcks('quorum', oldOwners.length);
     if (senders.length < needed) return retry();
-    const sources = this.random.shuffled(senders).slice(0, needed);
+    const shuffled = this.random.shuffled(senders);
+    const sources = this.options.transferSources === 'one' ? shuffled.slice(0, 1) : shuffled;
     const sender = sources[0]!;
     const receiver = this.node(to);
     // A sender that crashes mid-read never answers: the attempt is abandoned after a bound.
@@ -198,7 +201,7 @@ export class SimCluster {
       abandon.cancel();
       outcome();
     };
-    // The sender reads its own copy and the other sources' (a read quorum), and sends the newest.
+    // The sender reads its own copy and the other sources' (its catch-up), and sends the newest.
     const copies = sources.map((source) => (source === sender ? sender.disk.read(0, id) : this.remote(sender, source.addr).read(id)));
     void Promise.all(copies).then((blocks) => {
       const block = blocks.reduce<StoredBlock | undefined>((newest, candidate) => (candidate && (!newest || compareVersions(candidate.version, newest.version) > 0) ? candidate : newest), undefined);

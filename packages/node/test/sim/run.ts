@@ -21,7 +21,7 @@ export interface RunOptions {
   /** False: never change the ring (default: some runs do). */
   ringChanges?: boolean;
   /** How an added owner gets its blocks in a ring change (default `quorum`, see ClusterOptions). */
-  transferSources?: 'one' | 'quorum';
+  transferSources?: 'one' | 'catch-up';
 }
 
 export interface RunResult {
@@ -64,7 +64,7 @@ export async function runSeed(seed: number, options: RunOptions): Promise<RunRes
     restartMs: shape.int(10, 500),
     hintReplayIntervalMs: shape.int(100, 500),
     readRepairChance: shape.pick([0, 0.5]),
-    transferSources: options.transferSources ?? 'quorum',
+    transferSources: options.transferSources ?? 'catch-up',
   });
   const keys = Array.from({ length: shape.int(2, 6) }, (_, index) => `block-${index}`);
   const clients = shape.int(2, 4);
