@@ -10,6 +10,7 @@ import { repair } from './repair-command.js';
 import { runAllBenchmarks } from './bench/all.js';
 import { runClusterBench } from './bench/cluster-bench.js';
 import { runMigrationBench } from './bench/migration-bench.js';
+import { runProfileBench } from './bench/profile-bench.js';
 import { runRepairBench } from './bench/repair-bench.js';
 import { CHAOS_USAGE, chaos } from './chaos/index.js';
 import { VERIFY_USAGE, chaosVerify } from './chaos/verify.js';
@@ -31,7 +32,7 @@ const USAGE = `usage: ringblock <command> [options]
   get ID [FILE] [--consistency quorum] [--data-dir .ringblock] [--url URL]
   decommission NAME [--data-dir .ringblock] [--url URL] [--token T]
                            move a node's data away and take it out of the ring; waits with a progress bar
-  bench [all|cluster|migration|repair] [--duration 5s] [--megabytes 256] [--transfer-rate 1G] [--repair-rate 1G]
+  bench [all|cluster|profile|migration|repair] [--duration 5s] [--megabytes 256] [--transfer-rate 1G] [--repair-rate 1G]
         [--engine-blocks 1000000] [--results bench/results] [--readme README.md]
                            benchmarks with a baseline measured in the same run; all (the default) runs
                            every one, writes results/summary.md and its table into the README
@@ -233,6 +234,9 @@ async function bench(argv: string[]): Promise<number> {
     case 'cluster':
       await runClusterBench({ ...common, durationMs }, progress);
       break;
+    case 'profile':
+      await runProfileBench({ ...common, durationMs }, progress);
+      break;
     case 'migration':
       await runMigrationBench({ ...common, megabytes, transferRate: values['transfer-rate'] }, progress);
       break;
@@ -240,7 +244,7 @@ async function bench(argv: string[]): Promise<number> {
       await runRepairBench({ ...common, megabytes, repairRate: values['repair-rate'] }, progress);
       break;
     default:
-      throw new Error(`unknown benchmark "${which}" (available: all, cluster, migration, repair)`);
+      throw new Error(`unknown benchmark "${which}" (available: all, cluster, profile, migration, repair)`);
   }
   process.stdout.write(`results in ${values.results}/\n`);
   return 0;

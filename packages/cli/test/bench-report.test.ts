@@ -81,3 +81,50 @@ t.test('the README block is replaced between its markers only, and a README with
   await t.rejects(replaceBetweenMarkers(readme, 'x'), /has no <!-- bench:summary:start -->/);
   t.equal(await readFile(readme, 'utf8'), 'no markers here\n', 'left as it was');
 });
+
+t.test('CPU profiles: self time by part and function, only inside the measured window', async (t) => {
+  const { categoryOf, functionLabel, renderProfileMarkdown, summarizeProfiles } = await import('../src/bench/profile.js');
+  const frame = (functionName: string, url = '', lineNumber = 0) => ({ functionName, url, lineNumber });
+  const repo = 'file:///work/repo/packages';
+  const profile = {
+    startTime: 1_000,
+    endTime: 2_000,
+    nodes: [
+      { id: 1, callFrame: frame('(root)') },
+      { id: 2, callFrame: frame('(idle)') },
+      { id: 3, callFrame: frame('get', `${repo}/engine/dist/src/engine.js`, 9) },
+      { id: 4, callFrame: frame('match', `${repo}/node/dist/src/http/router.js`, 41) },
+      { id: 5, callFrame: frame('(garbage collector)') },
+      { id: 6, callFrame: frame('writevGeneric', 'node:internal/stream_base_commons', 120) },
+      { id: 7, callFrame: frame('observe', 'file:///work/repo/node_modules/.pnpm/prom-client@15.1.3/node_modules/prom-client/lib/histogram.js', 99) },
+    ],
+    // One sample every 100 µs from 1,100 to 2,000: 9 before the window (1,100..1,900 → ids below), 1 after.
+    samples: [3, 3, 4, 2, 2, 5, 6, 7, 3, 4],
+    timeDeltas: [100, 100, 100, 100, 100, 100, 100, 100, 100, 100],
+  };
+  const all = summarizeProfiles([profile]);
+  t.equal(all.samples, 10, 'every sample without a window');
+  t.equal(all.busyShare, 0.8, 'two of ten idle');
+  t.same(all.categories.map((part) => [part.name, part.share]), [
+    ['engine', 3 / 8],
+    ['HTTP layer (router, server, bodies)', 2 / 8],
+    ['garbage collection', 1 / 8],
+    ['sockets and streams', 1 / 8],
+    ['metrics', 1 / 8],
+  ], 'shares of the busy samples, largest first');
+  t.equal(all.functions[0]!.name, 'get engine/engine.js:10', 'labels name the module and the 1-based line');
+  const windowed = summarizeProfiles([profile, profile], { fromUs: 1_250, toUs: 1_850 });
+  // Samples at 1,300 (4), 1,400 (2), 1,500 (2), 1,600 (5), 1,700 (6), 1,800 (7), twice over.
+  t.equal(windowed.samples, 12, 'only samples inside the window, over both profiles');
+  t.equal(windowed.busyShare, 8 / 12);
+  t.notOk(windowed.categories.some((part) => part.name === 'engine'), 'the engine samples fell outside the window');
+  t.equal(categoryOf(frame('(program)')), 'native (V8, libuv, system calls)');
+  t.equal(categoryOf(frame('writev')), 'V8 built-ins', 'a frame without a script is a built-in');
+  t.equal(categoryOf(frame('x', `${repo}/node/dist/src/replication/link.js`)), 'replication protocol');
+  t.equal(categoryOf(frame('x', `${repo}/node/dist/src/coordinator.js`)), 'coordination and routes');
+  t.equal(functionLabel(frame('observe', 'file:///r/node_modules/.pnpm/prom-client@15.1.3/node_modules/prom-client/lib/histogram.js', 4)), 'observe prom-client/lib/histogram.js:5');
+  const markdown = renderProfileMarkdown('# Profile', [{ title: 'GET one ×64', opsPerSecond: 1234.4, summary: windowed }]);
+  t.match(markdown, /## GET one ×64\n\n1234 ops\/s while profiled; 12 samples over the nodes, 66\.7% busy/);
+  t.match(markdown, /\| HTTP layer \(router, server, bodies\) \| 25\.0% \|/);
+  t.match(markdown, /\| `observe prom-client\/lib\/histogram\.js:100` \| metrics \| 25\.0% \|/);
+});

@@ -1,7 +1,8 @@
 // `ringblock bench` (or `bench all`): every benchmark, one after the other, with progress lines
 // prefixed by the step — ring lookups and balance, the engine against a write+fdatasync loop
 // (with reopen time and memory per block), the cluster against a bare node:http server (with the
-// replication protocols and the TypeScript client compared), migration 3→4 and repair. Then
+// replication protocols and the TypeScript client compared), a CPU profile of the hot paths,
+// migration 3→4 and repair. Then
 // bench/results/summary.md gathers the headline figures of every results file, and the README's
 // benchmark table (between its bench markers) is replaced by that summary.
 import { spawn } from 'node:child_process';
@@ -10,6 +11,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runClusterBench } from './cluster-bench.js';
 import { runMigrationBench } from './migration-bench.js';
+import { runProfileBench } from './profile-bench.js';
 import { runRepairBench } from './repair-bench.js';
 import { renderSummary } from './summary.js';
 
@@ -39,6 +41,7 @@ export async function runAllBenchmarks(options: AllBenchOptions, progress: (line
     { name: 'ring', run: (log) => runScript(join(REPO, 'packages/ring/dist/bench/ring-balance.js'), [options.resultsDir], {}, log) },
     { name: 'engine', run: (log) => runScript(join(REPO, 'packages/engine/dist/bench/run.js'), [], { RINGBLOCK_BENCH_BLOCKS: String(options.engineBlocks), RINGBLOCK_BENCH_RESULTS: options.resultsDir }, log) },
     { name: 'cluster', run: async (log) => void (await runClusterBench({ resultsDir: options.resultsDir, workDir: options.workDir, durationMs: options.durationMs }, log)) },
+    { name: 'profile', run: async (log) => void (await runProfileBench({ resultsDir: options.resultsDir, workDir: options.workDir, durationMs: options.durationMs }, log)) },
     { name: 'migration', run: (log) => runMigrationBench({ resultsDir: options.resultsDir, workDir: options.workDir, megabytes: options.megabytes, transferRate: options.transferRate }, log) },
     { name: 'repair', run: (log) => runRepairBench({ resultsDir: options.resultsDir, workDir: options.workDir, megabytes: options.megabytes, repairRate: options.repairRate }, log) },
   ];

@@ -15,7 +15,7 @@ import { CLIENT_CONCURRENCY, runClientCases } from './client-bench.js';
 import { runLoad, type LoadCase, type LoadResult } from './load.js';
 import { renderBenchChart } from './svg-chart.js';
 
-const KEYS = 5_000;
+export const KEYS = 5_000;
 const CONCURRENCIES = [1, 16, 64, 256];
 const LEVELS = ['one', 'quorum', 'all'] as const;
 /** The cases the replication protocols are compared on (the headline figures of the issue). */
@@ -29,13 +29,13 @@ export interface ClusterBenchOptions {
   durationMs: number;
 }
 
-type Op = 'put' | 'get';
-interface BenchCase extends LoadCase {
+export type Op = 'put' | 'get';
+export interface BenchCase extends LoadCase {
   op: Op;
   level: string;
 }
 
-function loadCase(op: Op, level: string, concurrency: number, durationMs: number, body: Buffer, query: string): BenchCase {
+export function loadCase(op: Op, level: string, concurrency: number, durationMs: number, body: Buffer, query: string): BenchCase {
   const key = (random: () => number) => `k-${Math.floor(random() * KEYS)}`;
   const base = { op, level, name: `${op} ${level}`, concurrency, durationMs, path: (random: () => number) => `/block/${key(random)}${query}` };
   return op === 'put' ? { ...base, method: 'PUT', body, expectStatus: 201 } : { ...base, method: 'GET', expectStatus: 200 };
@@ -106,12 +106,12 @@ export async function runClusterBench(options: ClusterBenchOptions, progress: (l
   return results;
 }
 
-/** A fresh cluster of `nodes` peers (file devices, durable, RF 3), prefilled, for the time of `use`. */
-async function withCluster(workDir: string, env: Record<string, string>, use: (urls: readonly string[]) => Promise<void>, nodes = 3): Promise<void> {
+/** A fresh cluster of `nodes` peers (file devices, durable, RF 3), prefilled, for the time of `use`; `nodeFlags` go to every peer's Node.js. */
+export async function withCluster(workDir: string, env: Record<string, string>, use: (urls: readonly string[]) => Promise<void>, nodes = 3, nodeFlags: string[] = []): Promise<void> {
   const dataDir = join(workDir, 'cluster');
   await rm(dataDir, { recursive: true, force: true });
   await mkdir(dataDir, { recursive: true });
-  const cluster = await LocalCluster.start({ nodes, basePort: 0, dataDir, deviceSize: '256M', env: { RINGBLOCK_LOG_LEVEL: 'warn', ...env } });
+  const cluster = await LocalCluster.start({ nodes, basePort: 0, dataDir, deviceSize: '256M', env: { RINGBLOCK_LOG_LEVEL: 'warn', ...env }, nodeFlags });
   try {
     const urls = cluster.nodes.map((node) => node.spec.url);
     await prefill(urls);
