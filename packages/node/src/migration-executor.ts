@@ -59,6 +59,7 @@ export class MigrationExecutor {
   private watchedClient: ZkClient | undefined;
   private ticker: NodeJS.Timeout | undefined;
   private stopped = false;
+  private undersuppliedLogged = 0;
 
   constructor(private readonly options: MigrationExecutorOptions) {
     this.paths = clusterPaths(options.cluster);
@@ -127,6 +128,11 @@ export class MigrationExecutor {
   private step(event: MigrationEvent): void {
     if (this.stopped) return;
     const actions = this.fsm.step(event);
+    const undersupplied = this.fsm.state.undersuppliedRanges;
+    if (undersupplied !== this.undersuppliedLogged) {
+      this.undersuppliedLogged = undersupplied;
+      if (undersupplied > 0) this.log.warn({ ranges: undersupplied, target: this.fsm.state.queuedTarget }, 'a ring change waits: it would leave ranges with fewer live owners than a write quorum (until a down owner is back or removed)');
+    }
     if (actions.length === 0) return;
     this.queue.push(...actions);
     this.acting.trigger();

@@ -67,8 +67,9 @@ export class NodeTransferRunner implements TransferRunner {
       },
     });
     this.catchUpThenStream(action, abort.signal, () => report({ type: 'transferProgress', transferId, blocksMoved: 0, bytesMoved: 0 }), () => task.run()).then(
-      (result) => {
+      (streamed) => {
         this.running.delete(transferId);
+        const result = streamed ?? { records: 0, bytes: 0 };
         this.options.onMoved?.(result.records, result.bytes);
         report({ type: 'transferDone', transferId, blocksMoved: result.records, bytesMoved: result.bytes });
       },
@@ -82,7 +83,7 @@ export class NodeTransferRunner implements TransferRunner {
   }
 
   /** Catch-ups one after another (each is a progress step for the stall timer), then the stream. */
-  private async catchUpThenStream<T>(action: Parameters<TransferRunner['start']>[0], signal: AbortSignal, progressed: () => void, stream: () => Promise<T>): Promise<T> {
+  private async catchUpThenStream<T>(action: Parameters<TransferRunner['start']>[0], signal: AbortSignal, progressed: () => void, stream: () => Promise<T>): Promise<T | undefined> {
     const { transfer, transferId } = action;
     for (const peer of transfer.catchUpFrom) {
       signal.throwIfAborted();
@@ -90,7 +91,8 @@ export class NodeTransferRunner implements TransferRunner {
       progressed();
       if (result.differed) this.options.log.info({ transferId, peer, applied: result.applied, bytes: result.bytes }, 'caught up with an old owner before streaming a range');
     }
-    return stream();
+    // A transfer to itself stands in for a receiver that is down (plan.ts): the catch-up was all of it.
+    return transfer.to === transfer.from ? undefined : stream();
   }
 
   cancel(transferId: string): void {

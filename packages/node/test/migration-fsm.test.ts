@@ -157,7 +157,7 @@ t.test('not every participant prepared within prepareTimeoutMs: abort', async (t
 });
 
 t.test('a participant lost in transfer aborts, then a new migration is planned from the live set', async (t) => {
-  const M2b = record(2, ABC, ABCD, 'B', 1_500, ['A', 'B', 'D']);
+  const M2b = record(2, ABC, ABCD, 'B', 1_550, ABCD);
   play(t, 'B', [
     ...joined(...ABCD),
     ...prepared([`start ${T_B} B->D (100,200]`]),
@@ -166,14 +166,31 @@ t.test('a participant lost in transfer aborts, then a new migration is planned f
     [ev.done(T_B), []], // too late: the attempt was stopped
     [ev.seen(null), ['disableDualWrites'], { phase: 'idle' }],
     [ev.tick(1_499), []], // abortBackoffMs
-    [ev.tick(1_500), ['create 2:B:1500 [A,B,C]->[A,B,C,D] p=A,B,D']],
-    [ev.seen(M2b), ['enableDualWrites 2:B:1500'], { migration: { unsourcedRanges: 0 } }],
-    [ev.dualOn('2:B:1500'), ['markPrepared']],
-    [ev.seen(M2b, ['A', 'B', 'D']), ['start 2:B:1500/0#1 B->D (100,200]']], // C is down: A sends (200,250]
-    [ev.done('2:B:1500/0#1'), ['markDone']],
-    [ev.seen(M2b, ['A', 'B', 'D'], ['A', 'B', 'D']), ['commit e2 v0']],
+    // RF 2: with C down, the arc C keeps and D gains would have one live owner of two: below a
+    // quorum, so no migration is proposed (plan.ts undersupplied) until C is back or removed.
+    [ev.tick(1_500), [], { phase: 'idle', queuedTarget: ABCD, undersuppliedRanges: 1 }],
+    [ev.tick(1_550), [], { phase: 'idle' }],
+    [ev.members(...ABCD), ['create 2:B:1550 [A,B,C]->[A,B,C,D] p=A,B,C,D']],
+    [ev.seen(M2b), ['enableDualWrites 2:B:1550'], { migration: { unsourcedRanges: 0 } }],
+    [ev.dualOn('2:B:1550'), ['markPrepared']],
+    [ev.seen(M2b, ABCD), ['start 2:B:1550/0#1 B->D (100,200]']],
+    [ev.done('2:B:1550/0#1'), ['markDone']],
+    [ev.seen(M2b, ABCD, ABCD), ['commit e2 v0']],
     [ev.ring(2, 1, ...ABCD), ['switchRing e2', 'disableDualWrites']],
   ]);
+});
+
+t.test('a ring change that would leave an arc below a quorum of live owners waits, and says so', async (t) => {
+  const fsm = play(t, 'B', [
+    [ev.ring(1, 0, ...ABC), ['switchRing e1']],
+    [ev.members('A', 'B', 'D'), []], // C is down (inside its grace: still in the ring)
+    [ev.seen(null), []],
+    [ev.target(...ABCD), []],
+    [ev.tick(START_MS + 10_000), []],
+  ]);
+  t.ok(fsm.state.undersuppliedRanges > 0, `${fsm.state.undersuppliedRanges} arcs would have fewer live owners than a quorum`);
+  t.same(fsm.state.queuedTarget, ABCD, 'the target stays queued');
+  t.same(fsm.step(ev.members(...ABCD)).map((action) => action.type), ['createMigration'], 'proposed once C is back');
 });
 
 t.test('the proposer dying after it marked done changes nothing: the others commit', async (t) => {
@@ -310,6 +327,6 @@ t.test('state before any ring', async (t) => {
   t.same(fsm.step(ev.members('A')), []);
   t.same(fsm.step(ev.target('A', 'B')), [], 'no proposal without a committed ring');
   const state: MigrationStatus = fsm.state;
-  t.same(state, { phase: 'idle', ringEpoch: 0, migration: null, queuedTarget: null });
+  t.same(state, { phase: 'idle', ringEpoch: 0, migration: null, queuedTarget: null, undersuppliedRanges: 0 });
   t.throws(() => fsm.step(ev.tick(START_MS - 1)), /time went back/);
 });

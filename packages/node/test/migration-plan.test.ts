@@ -22,7 +22,9 @@ function changesByArc(plan: MigrationPlan): Map<string, RangeChange> {
 /** Checks what must hold of every plan, whatever the topology. */
 function checkPlan(t: Test, plan: MigrationPlan, live: ReadonlySet<string>): void {
   const changes = changesByArc(plan);
-  const wrong = plan.transfers.filter((transfer) => {
+  const streams = plan.transfers.filter((transfer) => transfer.to !== transfer.from);
+  const standIns = plan.transfers.filter((transfer) => transfer.to === transfer.from);
+  const wrong = streams.filter((transfer) => {
     const change = changes.get(arcKey(transfer.range));
     return (
       change === undefined ||
@@ -35,14 +37,29 @@ function checkPlan(t: Test, plan: MigrationPlan, live: ReadonlySet<string>): voi
   t.same(wrong, [], 'every transfer goes from a live old owner of its arc to an added owner');
   // The sender plus its catch-up peers are exactly the arc's live old owners, in preference order:
   // a write held by any of them reaches the new owner.
-  const partial = plan.transfers.filter((transfer) => {
+  const partial = streams.filter((transfer) => {
     const change = changes.get(arcKey(transfer.range))!;
     const expected = change.oldOwners.filter((name) => live.has(name) && name !== transfer.from);
     return transfer.catchUpFrom.join() !== expected.join() || transfer.catchUpFrom.includes(transfer.to);
   });
   t.same(partial, [], 'each sender catches up with every other live old owner of its arc first');
   const addedTotal = [...changes.values()].reduce((sum, change) => sum + change.addedOwners.length, 0);
-  t.equal(plan.transfers.length + plan.unsourced.length + plan.downReceivers.length, addedTotal, 'each added owner of each arc is sent, unsourced or a down receiver');
+  t.equal(streams.length + plan.unsourced.length + plan.downReceivers.length, addedTotal, 'each added owner of each arc is sent, unsourced or a down receiver');
+  // Where a receiver is down, every live staying owner catches up with the other live old owners.
+  const expectedStandIns = [...changes.values()].flatMap((change) => {
+    if (!change.addedOwners.some((name) => !live.has(name))) return [];
+    return change.newOwners
+      .filter((name) => !change.addedOwners.includes(name) && live.has(name))
+      .map((name) => ({ key: `${arcKey(change)} ${name}`, catchUpFrom: change.oldOwners.filter((other) => other !== name && live.has(other)) }))
+      .filter((standIn) => standIn.catchUpFrom.length > 0);
+  });
+  t.same(standIns.map((transfer) => `${arcKey(transfer.range)} ${transfer.from} <- ${transfer.catchUpFrom.join(',')}`).sort(), expectedStandIns.map((standIn) => `${standIn.key} <- ${standIn.catchUpFrom.join(',')}`).sort(), 'live staying owners stand in (catch-up only) where a receiver is down');
+  const quorum = (owners: readonly string[]) => Math.floor(owners.length / 2) + 1;
+  const liveIn = (owners: readonly string[]) => owners.filter((name) => live.has(name)).length;
+  const short = [...changes.values()].filter((change) =>
+    liveIn(change.newOwners) < quorum(change.newOwners) ||
+    (liveIn(change.oldOwners) < quorum(change.oldOwners) && change.oldOwners.some((name) => !live.has(name) && change.newOwners.includes(name))));
+  t.same(plan.undersupplied.map((range) => arcKey(range.range)).sort(), short.map(arcKey).sort(), 'undersupplied: exactly the arcs with fewer live new owners than a quorum, or fewer live sources than a read quorum while a down owner stays');
   t.ok(plan.unsourced.every((missed) => missed.oldOwners.every((name) => !live.has(name))), 'unsourced only where no old owner is live');
   t.ok(plan.downReceivers.every((missed) => !live.has(missed.to)), 'down receivers are down');
   const sent = [...plan.sends.values()].flat().length;
@@ -117,6 +134,21 @@ t.test('sending is spread over the old owners', async (t) => {
   }
 });
 
+t.test('a move that would leave arcs with fewer live owners than a quorum is undersupplied', async (t) => {
+  // 5 → 4 (n5 leaves) while n1 and n2 are down: arcs whose new owners are n1, n2 and a third have one live owner.
+  const live = new Set(['n3', 'n4', 'n5']);
+  const plan = planMigration({ from: ringOf(...namesOf(5)), to: ringOf(...namesOf(4)), live });
+  checkPlan(t, plan, live);
+  t.ok(plan.undersupplied.length > 0, `${plan.undersupplied.length} arcs undersupplied`);
+  t.ok(plan.undersupplied.some((range) => range.liveOwners.length === 1 && range.required === 2), 'some with one live new owner of three');
+  // The leaving n5 and the staying n1 down (simulation seed 10823): arcs n1, n4, n5 held go to n1, n4, n2 —
+  // two live new owners, but one live source (n4): a write n1 and n5 acknowledged is on no live node.
+  const sources = planMigration({ from: ringOf(...namesOf(5)), to: ringOf(...namesOf(4)), live: new Set(['n2', 'n3', 'n4']) });
+  t.ok(sources.undersupplied.some((range) => range.liveOldOwners.length === 1 && range.sourcesRequired === 2 && range.liveOwners.length >= 2), 'also with enough live new owners but one live source while a down owner stays');
+  const back = new Set(['n2', 'n3', 'n4', 'n5']);
+  t.same(planMigration({ from: ringOf(...namesOf(5)), to: ringOf(...namesOf(4)), live: back }).undersupplied, [], 'with n2 back every arc has a live quorum');
+});
+
 t.test('the same inputs give the same plan, whatever their order', async (t) => {
   const random = seededRandom(7);
   for (let round = 0; round < 5; round++) {
@@ -138,15 +170,17 @@ t.test('arcs whose old owners are all down are reported unsourced, not failed', 
   const live = new Set(['n1', 'n2']);
   const plan = planMigration({ from: ringOf(...all), to: ringOf('n1', 'n2'), live });
   checkPlan(t, plan, live);
+  t.same(plan.undersupplied, [], 'the down nodes are removed: nothing to wait for, the survivors take over');
   t.ok(plan.unsourced.length > 0, 'some arcs have no live old owner');
   t.ok(plan.unsourced.every((missed) => missed.to === 'n1' || missed.to === 'n2'));
 });
 
-t.test('an added owner that is down is not sent to (repair brings its data later)', async (t) => {
+t.test('an added owner that is down is not sent to (repair brings its data later); the staying owners catch up meanwhile', async (t) => {
   const live = new Set(namesOf(3));
   const plan = planMigration({ from: ringOf(...namesOf(3)), to: ringOf(...namesOf(4)), live });
   checkPlan(t, plan, live);
-  t.same(plan.transfers, []);
+  t.ok(plan.transfers.length > 0 && plan.transfers.every((transfer) => transfer.to === transfer.from), 'only stand-in catch-ups, no stream');
+  t.same(plan.undersupplied, [], 'two live owners of three in every arc: a quorum');
   t.ok(plan.downReceivers.length > 0 && plan.downReceivers.every((missed) => missed.to === 'n4'));
   t.same(plan.participants, namesOf(3));
 });

@@ -11,6 +11,8 @@ import { runLoad, type LoadResult } from './load.js';
 
 /** Closed-loop clients measuring latency before and during the migration. */
 const PROBE_CONCURRENCY = 8;
+/** How often the phase watcher asks the old nodes for the migration's phase. */
+const PHASE_POLL_MS = 100;
 
 export interface MigrationBenchOptions {
   resultsDir: string;
@@ -50,6 +52,38 @@ function bytesMoved(urls: readonly string[]): Promise<number> {
   return metricTotal(urls, 'ringblock_migration_bytes_moved_total');
 }
 
+/** Milliseconds since the join at which the migration was first seen, first transferring, and gone. */
+interface PhaseTimes {
+  createdMs?: number;
+  transferringMs?: number;
+  endedMs?: number;
+}
+
+const TRANSFERRING = new Set(['transferring', 'awaitingDone', 'committing']);
+
+/**
+ * Watches the old nodes' /cluster until the migration has come and gone (or `stop` resolves): the
+ * transfer phase starts when any node is past the prepare barrier and ends with the commit.
+ */
+async function watchPhases(urls: readonly string[], startedMs: number, stop: Promise<unknown>): Promise<PhaseTimes> {
+  const times: PhaseTimes = {};
+  let stopped = false;
+  void stop.finally(() => (stopped = true));
+  while (!stopped && times.endedMs === undefined) {
+    const phases = await Promise.all(urls.map(async (url) => {
+      const body = (await (await fetch(`${url}/cluster`, { signal: AbortSignal.timeout(5_000) })).json()) as { migration: { phase: string } | null };
+      return body.migration?.phase ?? null;
+    }).map((phase) => phase.catch(() => 'unknown')));
+    const nowMs = performance.now() - startedMs;
+    const running = phases.some((phase) => phase !== null);
+    if (running) times.createdMs ??= nowMs;
+    if (phases.some((phase) => phase !== null && TRANSFERRING.has(phase))) times.transferringMs ??= nowMs;
+    if (!running && times.createdMs !== undefined) times.endedMs = nowMs;
+    await new Promise((resolve) => setTimeout(resolve, PHASE_POLL_MS));
+  }
+  return times;
+}
+
 function probe(urls: readonly string[], durationMs: number, blocks: number): Promise<LoadResult> {
   return runLoad(urls, { name: 'get', method: 'GET', concurrency: PROBE_CONCURRENCY, durationMs, expectStatus: 200, path: (random) => `/block/m-${Math.floor(random() * blocks)}` });
 }
@@ -71,6 +105,7 @@ export async function runMigrationBench(options: MigrationBenchOptions, progress
     progress('adding node-4…');
     const started = performance.now();
     const addition = cluster.addNode('node-4').then(() => cluster.waitSettled(30 * 60_000));
+    const phases = watchPhases(urls, started, addition);
     // Probe latency while the migration runs (bounded by the migration itself).
     const during: LoadResult[] = [];
     let settled = false;
@@ -78,6 +113,9 @@ export async function runMigrationBench(options: MigrationBenchOptions, progress
     while (!settled) during.push(await probe(urls, 2_000, blocks));
     await addition;
     const seconds = (performance.now() - started) / 1000;
+    const times = await phases;
+    const phaseSeconds = (from: number | undefined, to: number | undefined) => (from === undefined || to === undefined ? undefined : (to - from) / 1000);
+    const transferSeconds = phaseSeconds(times.transferringMs, times.endedMs);
     const allUrls = cluster.nodes.map((node) => node.spec.url);
     const moved = (await bytesMoved(allUrls)) - movedBefore;
     const minimumBytes = (await blocksOwnedBy(allUrls[0]!, 'node-4', blocks)) * BLOCK_BYTES;
@@ -92,7 +130,9 @@ export async function runMigrationBench(options: MigrationBenchOptions, progress
       bytesMoved: moved,
       minimumBytes,
       movedOverMinimum: moved / minimumBytes,
-      throughputMBps: moved / 1e6 / seconds,
+      throughputMBps: transferSeconds ? moved / 1e6 / transferSeconds : moved / 1e6 / seconds,
+      endToEndMBps: moved / 1e6 / seconds,
+      phases: { joinToMigrationSeconds: phaseSeconds(0, times.createdMs), prepareSeconds: phaseSeconds(times.createdMs, times.transferringMs), transferSeconds },
       steady: { opsPerSecond: steady.opsPerSecond, p99Ms: steady.p99Ms },
       during: { p99Ms: duringP99, samples: during.length },
       p99Ratio: duringP99 / steady.p99Ms,
@@ -109,10 +149,12 @@ export async function runMigrationBench(options: MigrationBenchOptions, progress
         '| figure | value |',
         '|---|---|',
         `| migration time (join → ring settled) | ${seconds.toFixed(1)} s |`,
+        `| of which: node start to migration proposed / prepare barrier / transfer until commit | ${[result.phases.joinToMigrationSeconds, result.phases.prepareSeconds, transferSeconds].map((value) => (value === undefined ? '?' : `${value.toFixed(1)} s`)).join(' / ')} |`,
         `| bytes moved (stream bytes, incl. framing) | ${(moved / 1048576).toFixed(1)} MiB |`,
         `| minimum by the ring diff | ${(minimumBytes / 1048576).toFixed(1)} MiB |`,
         `| moved ÷ minimum | ${result.movedOverMinimum.toFixed(3)} |`,
-        `| throughput | ${result.throughputMBps.toFixed(1)} MB/s |`,
+        `| throughput (bytes moved ÷ transfer phase) | ${result.throughputMBps.toFixed(1)} MB/s |`,
+        `| end to end (bytes moved ÷ migration time) | ${result.endToEndMBps.toFixed(1)} MB/s |`,
         `| client GET p99 steady / during | ${steady.p99Ms.toFixed(2)} ms / ${duringP99.toFixed(2)} ms (${result.p99Ratio.toFixed(2)}×) |`,
         '',
       ].join('\n'),

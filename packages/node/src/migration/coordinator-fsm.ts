@@ -96,6 +96,8 @@ export class MigrationCoordinatorFsm {
   private proposal: { readonly record: MigrationRecord; readonly sentAtMs: number } | undefined;
   private nextProposeAtMs = Number.NEGATIVE_INFINITY;
   private lastStartedAt = Number.NEGATIVE_INFINITY;
+  /** The last target not proposed because some range would have too few live owners (plan.ts), by its inputs. */
+  private undersupplied: { readonly inputs: string; readonly ranges: number } | undefined;
   /** A record that does not continue the committed ring, and since when it has been seen. */
   private stale: { key: MigrationKey; sinceMs: number; lastEmitMs: number | undefined } | undefined;
 
@@ -365,6 +367,7 @@ export class MigrationCoordinatorFsm {
     const inRing = new Set(committed.nodes.map((node) => node.name));
     if (target.some((node) => !inRing.has(node.name) && !this.live.has(node.name))) return;
     assert.ok(target.length > 0, 'a target ring has nodes');
+    if (this.wouldUndersupply(committed, target)) return;
     // Distinct from this node's earlier proposals even within one millisecond: the key must differ.
     const startedAt = Math.max(this.nowMs, this.lastStartedAt + 1);
     this.lastStartedAt = startedAt;
@@ -378,6 +381,20 @@ export class MigrationCoordinatorFsm {
     };
     this.proposal = { record, sentAtMs: this.nowMs };
     out.push({ type: 'createMigration', record, expectedRingVersion: committed.version });
+  }
+
+  /**
+   * True when the move to `target` with the live set now would leave some range with fewer live new
+   * owners than a write quorum (plan.ts): acknowledged writes could end up below W, so it waits for
+   * the live set to change. Planned once per (ring, target, live set).
+   */
+  private wouldUndersupply(committed: Committed, target: readonly RingNodeInfo[]): boolean {
+    const inputs = `${committed.epoch}|${target.map((node) => node.name).join(',')}|${[...this.live].sort().join(',')}`;
+    if (this.undersupplied?.inputs !== inputs) {
+      const plan = planMigration({ from: committed.ring, to: this.config.buildRing(target), live: this.live });
+      this.undersupplied = { inputs, ranges: plan.undersupplied.length };
+    }
+    return this.undersupplied.ranges > 0;
   }
 
   private checkInvariants(): void {
@@ -408,6 +425,7 @@ export class MigrationCoordinatorFsm {
       ringEpoch: committed?.epoch ?? 0,
       migration: active === undefined ? null : this.activeStatus(active),
       queuedTarget: queued ? target.map((node) => node.name) : null,
+      undersuppliedRanges: queued && active === undefined && this.undersupplied !== undefined ? this.undersupplied.ranges : 0,
     };
   }
 

@@ -15,8 +15,22 @@
 // repair/repairer.ts `catchUp`, streaming only what differs), then streams. Every write held by any
 // live old owner when the transfer starts — every write acknowledged before the prepare barrier —
 // reaches the new owner; writes after the barrier reach it by dual writes.
+//
+// With every receiver live, that leaves each acknowledged write on a write quorum W of the new
+// owners: a range's holders among its old owners are ≥ W, the staying ones keep theirs, and each
+// receiver (one per leaving owner) ends up with everything. A receiver that is down (still in the
+// ring, inside its grace) gets nothing now — hints and anti-entropy fill it when it is back — so in
+// such a range every live STAYING owner catches up with the other live old owners instead (a
+// transfer to itself: catch-up only, no stream), and each of them holds everything. Then the
+// holders are at least the live new owners. That needs every acknowledged write to be on some live
+// old owner: true while a read quorum R of the old owners is live (W + R > RF). So a range is
+// `undersupplied` when fewer than W of its new owners are live, or fewer than R of its old owners
+// while a down one stays an owner (it may come back holding writes no live node has); the
+// coordinator does not propose such a plan but waits for the live set to change (a node back, or
+// removed after its grace: then no down old owner stays, and what only it held cannot be waited for).
 import assert from 'node:assert/strict';
 import { diffRings, rangeWidth, type Arc, type RangeChange, type Ring } from '@ringblock/ring';
+import { requiredAcks } from '../consistency.js';
 
 export interface PlanInput {
   readonly from: Ring;
@@ -25,7 +39,7 @@ export interface PlanInput {
   readonly live: ReadonlySet<string>;
 }
 
-/** One bulk stream: the blocks and tombstones of `range` from `from` to `to`. */
+/** One bulk stream: the blocks and tombstones of `range` from `from` to `to` (`to === from`: catch-up only). */
 export interface Transfer {
   /** Index in `plan.transfers`, as a string: the same on every node for the same record. */
   readonly id: string;
@@ -36,6 +50,17 @@ export interface Transfer {
   readonly catchUpFrom: readonly string[];
   /** Hash positions the range covers: the weight used for sender balance and progress. */
   readonly widthPositions: bigint;
+}
+
+/** A changing arc with fewer live new owners than a write quorum: the migration must wait. */
+export interface UndersuppliedRange {
+  readonly range: Arc;
+  /** Live new owners (staying and receiving), and the write quorum of the new owners. */
+  readonly liveOwners: readonly string[];
+  readonly required: number;
+  /** Live old owners (the sources), and the read quorum of the old owners. */
+  readonly liveOldOwners: readonly string[];
+  readonly sourcesRequired: number;
 }
 
 /** An arc an added owner should receive but will not get from this migration. */
@@ -58,8 +83,10 @@ export interface MigrationPlan {
   readonly receives: ReadonlyMap<string, readonly Transfer[]>;
   /** No live old owner holds these: only repair can bring them back later. */
   readonly unsourced: readonly MissedRange[];
-  /** The receiver is down: it gets these from hinted handoff and repair when back. */
+  /** The receiver is down: it gets these from hinted handoff and repair when back (the live staying owners catch up meanwhile). */
   readonly downReceivers: readonly MissedRange[];
+  /** Arcs the coordinator must not move now (see the header). */
+  readonly undersupplied: readonly UndersuppliedRange[];
 }
 
 export function planMigration(input: PlanInput): MigrationPlan {
@@ -69,12 +96,17 @@ export function planMigration(input: PlanInput): MigrationPlan {
   const transfers: Transfer[] = [];
   const unsourced: MissedRange[] = [];
   const downReceivers: MissedRange[] = [];
+  const undersupplied: UndersuppliedRange[] = [];
+  const otherLiveOldOwners = (change: RangeChange, name: string) => change.oldOwners.filter((other) => other !== name && live.has(other));
   for (const change of changes) {
     const range = { start: change.start, end: change.end };
+    const widthPositions = rangeWidth(range);
+    let receiverDown = false;
     for (const receiver of change.addedOwners) {
       const missed = { range, to: receiver, oldOwners: change.oldOwners };
       if (!live.has(receiver)) {
         downReceivers.push(missed);
+        receiverDown = true;
         continue;
       }
       const sender = leastLoadedSender(change.oldOwners, live, assignedPositions);
@@ -82,10 +114,23 @@ export function planMigration(input: PlanInput): MigrationPlan {
         unsourced.push(missed);
         continue;
       }
-      const widthPositions = rangeWidth(range);
       assignedPositions.set(sender, (assignedPositions.get(sender) ?? 0n) + widthPositions);
-      const catchUpFrom = change.oldOwners.filter((name) => name !== sender && live.has(name));
-      transfers.push({ id: String(transfers.length), range, from: sender, to: receiver, catchUpFrom, widthPositions });
+      transfers.push({ id: String(transfers.length), range, from: sender, to: receiver, catchUpFrom: otherLiveOldOwners(change, sender), widthPositions });
+    }
+    if (receiverDown) {
+      for (const staying of change.newOwners) {
+        if (change.addedOwners.includes(staying) || !live.has(staying)) continue;
+        const catchUpFrom = otherLiveOldOwners(change, staying);
+        if (catchUpFrom.length > 0) transfers.push({ id: String(transfers.length), range, from: staying, to: staying, catchUpFrom, widthPositions });
+      }
+    }
+    const liveOwners = change.newOwners.filter((name) => live.has(name));
+    const required = requiredAcks('quorum', change.newOwners.length);
+    const liveOldOwners = change.oldOwners.filter((name) => live.has(name));
+    const sourcesRequired = requiredAcks('quorum', change.oldOwners.length);
+    const downOwnerStays = change.oldOwners.some((name) => !live.has(name) && change.newOwners.includes(name));
+    if (liveOwners.length < required || (liveOldOwners.length < sourcesRequired && downOwnerStays)) {
+      undersupplied.push({ range, liveOwners, required, liveOldOwners, sourcesRequired });
     }
   }
   const names = new Set([...from.nodes, ...to.nodes].map((node) => node.name));
@@ -99,6 +144,7 @@ export function planMigration(input: PlanInput): MigrationPlan {
     receives: groupBy(transfers, (transfer) => transfer.to),
     unsourced,
     downReceivers,
+    undersupplied,
   };
 }
 

@@ -179,4 +179,6 @@ export interface MigrationStatus {
   };
   /** A desired ring that differs from both the committed one and the running migration's: next. */
   readonly queuedTarget: readonly string[] | null;
+  /** The queued target waits: this many ranges would have fewer live new owners than a write quorum (plan.ts). */
+  readonly undersuppliedRanges: number;
 }

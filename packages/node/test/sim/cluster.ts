@@ -4,22 +4,22 @@
 // ZooKeeper membership (ephemeral znodes that vanish a session timeout after a crash, watches
 // delivered to each node after a delay, in order) and ZooKeeper connectivity (ringConfirmed).
 //
-// Ring changes follow DESIGN §6 as a MODEL (the real MigrationExecutor, transfer sender/receiver
-// and ClusterView are not run): the migration znode appears, every node adopts dual writes on its
-// watch (the coordinator's real pendingOwners path and DualQuorumCount); once every up node has, each
-// block an added owner needs is streamed to it by one up old owner that first caught up with the
-// other up old owners (the newest of their copies: what transfer-runner.ts does, options below); then the ring is committed at the next epoch and every node switches on
-// its watch. Replica calls carry the caller's epoch: an older one is refused STALE_EPOCH (the real
-// coordinator then awaits the epoch and coordinates again), a newer one makes the callee catch up.
+// Ring changes run the real migration coordinator: each process holds its own
+// MigrationCoordinatorFsm with the real planner, driven against a simulated ZooKeeper (migration.ts:
+// proposal, dual writes in the coordinator's real pendingOwners path and DualQuorumCount, the prepare
+// and done barriers, transfers with their catch-up, commit or abort, the ring switch on each watch).
+// Replica calls carry the caller's epoch: an older one is refused STALE_EPOCH (the real coordinator
+// then awaits the epoch and coordinates again), a newer one makes the callee re-read ZooKeeper.
 // The rings are real @ringblock/ring Rings.
 import { pino } from 'pino';
+import type { RingNodeInfo } from '@ringblock/coord';
 import type { Ring } from '@ringblock/ring';
 import { Coordinator, type Owner, type RoutingView } from '../../src/coordinator.js';
 import { HintedHandoff } from '../../src/hints.js';
 import { ReplicaError, type Replica, type StoredBlock } from '../../src/store.js';
 import { compareVersions, HybridClock, versionToText } from '../../src/version.js';
-import { requiredAcks } from '../../src/consistency.js';
 import { tagOf } from './history.js';
+import { SimMigrations } from './migration.js';
 import { SimNetwork, type NetworkOptions } from './network.js';
 import { SimRandom } from './random.js';
 import { Scheduler } from './scheduler.js';
@@ -32,6 +32,8 @@ export interface ClusterOptions {
   nodes: number;
   /** The ring committed at epoch 1 (it may leave some nodes out: they join by a migration). */
   ring: Ring;
+  /** A ring of these nodes with the run's vnodes, RF and hasher. */
+  buildRing: (nodes: readonly RingNodeInfo[]) => Ring;
   network: NetworkOptions;
   disk: DiskOptions;
   /** Each process's clock is off by up to this much (drawn again at every restart). */
@@ -77,8 +79,6 @@ export const ledgerKey = (id: string, version: Buffer): string => `${id}/${versi
 const silentLog = pino({ level: 'silent' });
 /** ClusterView.waitForEpoch's bound in the simulation. */
 const EPOCH_WAIT_MS = 1_000;
-/** A transfer attempt whose sender does not read its copy within this long is tried again. */
-const TRANSFER_ATTEMPT_MS = 500;
 
 export class SimCluster {
   readonly scheduler = new Scheduler(SIM_START_MS);
@@ -96,19 +96,40 @@ export class SimCluster {
   readonly violations: string[] = [];
   private readonly byAddr = new Map<string, SimNode>();
   private readonly ownersCache = new Map<Ring, Map<string, Owner[]>>();
-  /** What ZooKeeper holds: the committed ring, and the ring of the migration znode if one exists. */
+  /** The ring ZooKeeper has committed (the checks use it). */
   committed: { epoch: number; ring: Ring };
-  migrating: Ring | undefined;
+  /** The real migration coordinators and the simulated ZooKeeper znodes they work on. */
+  readonly migrations: SimMigrations;
   /** Migration progress, for the trace and the summary. */
   readonly migrationLog: string[] = [];
+  /** Called at each commit, before any process hears of it (history.ts's commit check). */
+  readonly commitChecks: ((epoch: number, ring: Ring) => void)[] = [];
   /** When each node's latest watch delivery is due. */
   private readonly watchAtMs = new Map<SimNode, number>();
 
   constructor(seed: number, readonly options: ClusterOptions) {
     this.random = new SimRandom(seed);
     this.committed = { epoch: 1, ring: options.ring };
-    this.migrating = undefined;
     this.network = new SimNetwork(this.scheduler, this.random, { isUp: (name) => this.node(name).up, incarnation: (name) => this.node(name).incarnation }, options.network);
+    this.migrations = new SimMigrations(
+      {
+        scheduler: this.scheduler,
+        network: this.network,
+        random: this.random,
+        buildRing: options.buildRing,
+        position: (id) => options.ring.position(id),
+        process: (name) => this.node(name),
+        setRouting: (name, change) => this.setRouting(this.node(name), change),
+        onCommitted: (epoch, ring) => {
+          this.committed = { epoch, ring };
+          for (const check of this.commitChecks) check(epoch, ring);
+        },
+        watchAll: (label, deliver) => this.watchAll(label, (node) => deliver(node.name)),
+        note: (line) => this.note(line),
+        transferSources: options.transferSources,
+      },
+      options.ring.nodes.map((node) => ({ name: node.name, addr: node.addr ?? `${node.name}:3000` })),
+    );
     for (let index = 0; index < options.nodes; index++) {
       const name = `n${index + 1}`;
       const disk = this.recordingDisk(new SimDisk(name, this.scheduler, this.random, options.disk));
@@ -145,94 +166,20 @@ export class SimCluster {
     return owners;
   }
 
-  /** Starts a migration to `to`: prepare (dual writes everywhere), transfer, commit. */
+  /** The run's ring change: the ring policy now wants `to`; the real coordinators take it from there. */
   migrate(to: Ring): void {
-    if (this.migrating) return;
-    this.migrating = to;
-    this.note(`migration to epoch ${this.committed.epoch + 1} [${to.nodes.map((node) => node.name).join(',')}] created`);
-    this.watchAll('migration', (node) => this.adopt(node));
-    this.scheduler.after(10, 'migration prepare barrier', () => this.awaitPrepared(to));
+    this.note(`target ring [${to.nodes.map((node) => node.name).join(',')}]`);
+    this.migrations.setTarget(to.nodes.map((node) => ({ name: node.name, addr: node.addr ?? `${node.name}:3000` })));
   }
 
-  private awaitPrepared(to: Ring): void {
-    const waiting = this.nodes.filter((node) => node.up && node.routing.pending !== to && node.routing.epoch <= this.committed.epoch);
-    if (waiting.length > 0) {
-      this.scheduler.after(20, 'migration prepare barrier', () => this.awaitPrepared(to));
+  /** What the FSM's switchRing / enableDualWrites / disableDualWrites do to a process's ClusterView. */
+  private setRouting(node: SimNode, change: { epoch: number; ring: Ring } | { pending: Ring | undefined }): void {
+    if ('pending' in change) {
+      node.routing = { ...node.routing, pending: change.pending };
       return;
     }
-    this.note('every node prepared (dual writes): transfers start');
-    const from = this.committed.ring;
-    const transfers: { id: string; to: string }[] = [];
-    const ids = new Set<string>();
-    for (const node of this.nodes) for (const id of node.disk.records(0).keys()) ids.add(id);
-    for (const id of [...ids].sort()) {
-      const oldNames = from.owners(id).map((owner) => owner.name);
-      for (const owner of to.owners(id)) if (!oldNames.includes(owner.name)) transfers.push({ id, to: owner.name });
-    }
-    let left = transfers.length;
-    const finish = () => {
-      if (--left === 0) this.commit(to);
-    };
-    if (left === 0) return this.commit(to);
-    for (const transfer of transfers) this.transfer(from, transfer.id, transfer.to, finish);
-  }
-
-  /** One block to one added owner, from one up old owner's local copy; retried until it is delivered. */
-  private transfer(from: Ring, id: string, to: string, done: () => void): void {
-    const retry = () => void this.scheduler.after(50, `transfer ${id} to ${to} again`, () => this.transfer(from, id, to, done));
-    const oldOwners = from.owners(id).map((owner) => this.node(owner.name));
-    const senders = oldOwners.filter((node) => node.up);
-    const needed = this.options.transferSources === 'one' ? 1 : requiredAcks('quorum', oldOwners.length);
-    if (senders.length < needed) return retry();
-    const shuffled = this.random.shuffled(senders);
-    const sources = this.options.transferSources === 'one' ? shuffled.slice(0, 1) : shuffled;
-    const sender = sources[0]!;
-    const receiver = this.node(to);
-    // A sender that crashes mid-read never answers: the attempt is abandoned after a bound.
-    let answered = false;
-    const incarnation = sender.incarnation;
-    const abandon = this.scheduler.after(TRANSFER_ATTEMPT_MS, `transfer ${id} to ${to} stalls`, () => {
-      answered = true;
-      retry();
-    });
-    const finish = (outcome: () => void) => {
-      if (answered) return;
-      answered = true;
-      abandon.cancel();
-      outcome();
-    };
-    // The sender reads its own copy and the other sources' (its catch-up), and sends the newest.
-    const copies = sources.map((source) => (source === sender ? sender.disk.read(0, id) : this.remote(sender, source.addr).read(id)));
-    void Promise.all(copies).then((blocks) => {
-      const block = blocks.reduce<StoredBlock | undefined>((newest, candidate) => (candidate && (!newest || compareVersions(candidate.version, newest.version) > 0) ? candidate : newest), undefined);
-      if (answered) return;
-      if (!block) {
-        this.note(`transfer of ${id} to ${to}: ${sender.name} holds no copy`);
-        return finish(done);
-      }
-      if (sender.incarnation !== incarnation) return finish(retry);
-      this.network.call(sender.name, to, `transfer ${id}`, () => new SimReplica(receiver.disk).write(id, block.version, block.data)).then(
-        () =>
-          finish(() => {
-            this.note(`transferred ${id} ${block.tombstone ? 'tombstone ' : ''}${versionToText(block.version)} ${sender.name}->${to}`);
-            done();
-          }),
-        () => finish(retry),
-      );
-    }, () => finish(retry));
-  }
-
-  private commit(to: Ring): void {
-    this.committed = { epoch: this.committed.epoch + 1, ring: to };
-    this.migrating = undefined;
-    this.note(`ring epoch ${this.committed.epoch} committed`);
-    this.watchAll('ring', (node) => this.adopt(node));
-  }
-
-  /** The process reads what ZooKeeper holds now: the committed ring, and dual writes if migrating. */
-  private adopt(node: SimNode): void {
-    const { epoch, ring } = this.committed;
-    node.routing = { epoch, ring, pending: this.migrating };
+    if (change.epoch <= node.routing.epoch) return;
+    node.routing = { ...node.routing, epoch: change.epoch, ring: change.ring };
     for (const waiter of [...node.epochWaiters]) waiter();
   }
 
@@ -289,6 +236,8 @@ export class SimCluster {
   setZkConnected(node: SimNode, connected: boolean): void {
     this.faults.push(`${this.scheduler.nowMs() - SIM_START_MS} zk ${connected ? 'reconnects' : 'disconnects'} ${node.name}`);
     node.zkConnected = connected;
+    // Back in the session: the watches it missed are read again (membership re-reads on reconnect).
+    if (connected) this.migrations.reread(node.name);
   }
 
   /** A replica call from `from` to the owner at `addr`, through the simulated network. */
@@ -298,7 +247,7 @@ export class SimCluster {
     const replica = new SimReplica(target.disk);
     // internal-routes.ts: the sender's epoch is checked first; older is refused, newer is caught up with.
     const checkEpoch = (sent: number) => {
-      if (sent > target.routing.epoch) this.adopt(target);
+      if (sent > target.routing.epoch) this.migrations.reread(target.name);
       if (sent < target.routing.epoch) throw new ReplicaError('STALE_EPOCH', `simulated: ${target.name} routes by epoch ${target.routing.epoch}`, target.routing.epoch);
     };
     return {
@@ -320,6 +269,30 @@ export class SimCluster {
     };
   }
 
+  /**
+   * A model of the anti-entropy round the real Repairer runs after a ring change (repair/repairer.ts:
+   * every owner compares each range with the other owners and streams what differs, newest winning):
+   * for each block, each up owner compares with each other owner through the network. Not the real
+   * code; it is what heals a new owner that was down during its migration (plan.ts downReceivers).
+   */
+  async repairRound(ids: readonly string[]): Promise<void> {
+    for (const id of ids) {
+      const owners = this.owners(id).map((owner) => this.node(owner.name));
+      for (const node of owners.filter((owner) => owner.up)) {
+        for (const peer of owners) {
+          if (peer === node) continue;
+          const mine = node.disk.records(0).get(id);
+          const theirs = await this.network.call(node.name, peer.name, `repair read ${id}`, async () => peer.disk.records(0).get(id)).catch(() => 'failed' as const);
+          if (theirs === 'failed') continue;
+          if (theirs && (!mine || compareVersions(theirs.version, mine.version) > 0)) await node.disk.write(0, id, theirs.version, theirs.data);
+          else if (mine && (!theirs || compareVersions(mine.version, theirs.version) > 0)) {
+            await this.network.call(node.name, peer.name, `repair push ${id}`, () => new SimReplica(peer.disk).write(id, mine.version, mine.data)).catch(() => undefined);
+          }
+        }
+      }
+    }
+  }
+
   /** The durable record of `id` on every node (the final check reads disks directly). */
   durableCopies(id: string): { node: string; block: StoredBlock | undefined }[] {
     return this.nodes.map((node) => ({ node: node.name, block: node.disk.records(0).get(id) }));
@@ -332,7 +305,9 @@ export class SimCluster {
     node.live = new Set(this.registered);
     node.zkConnected = true;
     node.epochWaiters = new Set();
-    this.adopt(node);
+    // A starting process reads the ring and the migration znode before it serves (node.ts).
+    node.routing = { epoch: 0, ring: this.committed.ring, pending: undefined };
+    this.migrations.start(node.name);
     const view = (): RoutingView => {
       const { epoch, ring, pending } = node.routing;
       return {
@@ -397,6 +372,7 @@ export class SimCluster {
     this.watchAll(`members [${[...members].join(',')}]`, (node) => {
       node.live = members;
       node.hints.replaySoon(); // node.ts does this when a member comes back
+      this.migrations.membersSeen(node.name);
     });
   }
 

@@ -12,8 +12,13 @@
 //    that version (the ledger of every version any disk was asked to store).
 // 4. Nothing acknowledged is lost: after healing, every quorum/all write acknowledged is held (it or a
 //    newer version) on at least as many of its owners' disks as its level required.
+// 4b. At every ring commit, before any process hears of it, every quorum/all write acknowledged so
+//    far is held (it or a newer version) by a write quorum of the NEW ring's owners: the migration
+//    moved every acknowledged write, without help from hints, repair or reads later. (A quorum, not
+//    `all`'s RF: a new owner that is down gets its copy from hints and repair after it is back.)
 // 5. Hints drain: after healing every hint was delivered and removed, and every owner holds every
 //    version that was ever durably hinted for it, or a newer one.
+import type { Ring } from '@ringblock/ring';
 import { requiredAcks, type Consistency } from '../../src/consistency.js';
 import type { StoredBlock } from '../../src/store.js';
 import { compareVersions, versionToText } from '../../src/version.js';
@@ -122,14 +127,32 @@ function checkFresh(read: Op, before: readonly Op[], cluster: SimCluster): strin
 
 function checkDurable(key: string, acked: readonly Op[], cluster: SimCluster, replicationFactor: number): string[] {
   const owners = cluster.owners(key).map((owner) => owner.name);
-  const copies = cluster.durableCopies(key).filter((copy) => owners.includes(copy.node));
+  return underHeld(key, acked, cluster, owners, replicationFactor).map(({ holding, required, write }) => `lost write: after healing only ${holding} of ${key}'s owners hold ${describeOp(write)} or newer (needs ${required})`);
+}
+
+/** Check 4b, run by the cluster at each commit on the ring just committed. */
+export function checkAtCommit(ops: readonly Op[], cluster: SimCluster, epoch: number, ring: Ring, replicationFactor: number): string[] {
   const violations: string[] = [];
-  for (const write of acked) {
-    const holding = copies.filter((copy) => copy.block && compareVersions(copy.block.version, write.version!) >= 0).length;
-    const required = requiredAcks(write.level, Math.min(replicationFactor, owners.length));
-    if (holding < required) violations.push(`lost write: after healing only ${holding} of ${key}'s owners hold ${describeOp(write)} or newer (needs ${required})`);
+  for (const key of new Set(ops.map((op) => op.key))) {
+    const acked = ops.filter((op) => op.key === key && isWrite(op) && strong(op) && op.status === 'ok');
+    const owners = ring.owners(key).map((owner) => owner.name);
+    for (const { holding, required, write } of underHeld(key, acked, cluster, owners, replicationFactor, 'quorum')) {
+      violations.push(`under-replicated at the commit of epoch ${epoch}: only ${holding} of ${key}'s new owners [${owners.join(',')}] hold ${describeOp(write)} or newer (needs ${required})`);
+    }
   }
   return violations;
+}
+
+/** The writes of `acked` that fewer of `owners` durably hold (or something newer) than their level required. */
+function underHeld(key: string, acked: readonly Op[], cluster: SimCluster, owners: readonly string[], replicationFactor: number, level?: Consistency): { holding: number; required: number; write: Op }[] {
+  const copies = cluster.durableCopies(key).filter((copy) => owners.includes(copy.node));
+  const short: { holding: number; required: number; write: Op }[] = [];
+  for (const write of acked) {
+    const holding = copies.filter((copy) => copy.block && compareVersions(copy.block.version, write.version!) >= 0).length;
+    const required = requiredAcks(level ?? write.level, Math.min(replicationFactor, owners.length));
+    if (holding < required) short.push({ holding, required, write });
+  }
+  return short;
 }
 
 function checkHints(cluster: SimCluster): string[] {

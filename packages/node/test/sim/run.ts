@@ -7,7 +7,7 @@ import { CONSISTENCY_LEVELS, type Consistency } from '../../src/consistency.js';
 import { HttpError } from '../../src/http/errors.js';
 import { ReplicaError } from '../../src/store.js';
 import { SimCluster, SIM_START_MS, type SimNode } from './cluster.js';
-import { blockData, checkHistory, describeOp, type Op, type OpKind } from './history.js';
+import { blockData, checkAtCommit, checkHistory, describeOp, type Op, type OpKind } from './history.js';
 import { SimRandom } from './random.js';
 
 /** Deliberately broken variants: the checker must catch them (its self-test). */
@@ -20,7 +20,7 @@ export interface RunOptions {
   trace?: (line: string) => void;
   /** False: never change the ring (default: some runs do). */
   ringChanges?: boolean;
-  /** How an added owner gets its blocks in a ring change (default `quorum`, see ClusterOptions). */
+  /** How an added owner gets its blocks in a ring change (default `catch-up`, see ClusterOptions). */
   transferSources?: 'one' | 'catch-up';
 }
 
@@ -56,6 +56,7 @@ export async function runSeed(seed: number, options: RunOptions): Promise<RunRes
   const cluster = new SimCluster(seed, {
     nodes: nodeCount,
     ring: ringOf(initial),
+    buildRing: (members) => new Ring({ nodes: members, vnodes: 8, replicationFactor: REPLICATION_FACTOR, hasher: options.hasher }),
     network: { lossRate: shape.pick([0, 0.01, 0.05, 0.15]), latencyMsMin: 0, latencyMsMax, timeoutMs: shape.int(50, 300) },
     disk: { syncMsMin: 0, syncMsMax: breakage === 'ack-before-durable' ? 200 : shape.int(1, 10), readMsMax: 2, ackBeforeDurable: breakage === 'ack-before-durable' },
     clockSkewMsMax: shape.pick([0, 5, 50, 500]),
@@ -78,6 +79,8 @@ export async function runSeed(seed: number, options: RunOptions): Promise<RunRes
   }
 
   const ops: Op[] = [];
+  const commitViolations: string[] = [];
+  cluster.commitChecks.push((epoch, ring) => commitViolations.push(...checkAtCommit(ops, cluster, epoch, ring, REPLICATION_FACTOR)));
   let seq = 0;
   const now = () => scheduler.nowMs() - SIM_START_MS;
   const sleep = (ms: number, label: string) => new Promise<void>((resolve) => scheduler.after(ms, label, resolve));
@@ -176,13 +179,19 @@ export async function runSeed(seed: number, options: RunOptions): Promise<RunRes
     if (!node.up) cluster.restart(node);
     else if (!node.zkConnected) cluster.setZkConnected(node, true);
   }
-  await scheduler.runUntil(SIM_START_MS + WORKLOAD_MS + SETTLE_MS);
+  await scheduler.runUntil(SIM_START_MS + WORKLOAD_MS + SETTLE_MS / 2);
+  // After a ring change the real nodes run an anti-entropy round (modelled: cluster.repairRound).
+  if (cluster.committed.epoch > 1) {
+    const repaired = cluster.repairRound(keys).catch((error: unknown) => (failure = error));
+    await scheduler.runUntil(SIM_START_MS + WORKLOAD_MS + SETTLE_MS);
+    await repaired;
+  } else await scheduler.runUntil(SIM_START_MS + WORKLOAD_MS + SETTLE_MS);
   // Final quorum reads through the real coordinator, checked like every other read.
   const finalReads = Promise.all(keys.map((key, index) => perform(clients, 'get', key, 'quorum', cluster.nodes[index % nodeCount]!))).catch((error: unknown) => (failure = error));
   await scheduler.runUntil(SIM_START_MS + WORKLOAD_MS + SETTLE_MS + CLIENT_TIMEOUT_MS + 1);
   await finalReads;
 
-  const violations = checkHistory(ops, cluster, REPLICATION_FACTOR);
+  const violations = [...commitViolations, ...checkHistory(ops, cluster, REPLICATION_FACTOR)];
   if (failure !== undefined) violations.unshift(`unexpected error: ${failure instanceof Error ? (failure.stack ?? failure.message) : String(failure)}`);
   const pendingOps = ops.filter((op) => op.status === 'pending');
   if (pendingOps.length > 0) violations.push(`operations never answered: ${pendingOps.map(describeOp).join('; ')}`);
