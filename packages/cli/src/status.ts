@@ -15,6 +15,8 @@ interface ClusterJson {
     done: string[];
     progress: { transfersTotal: number; transfersDone: number; bytesMoved: number; blocksMoved: number; remainingRatio: number };
   };
+  /** Absent from nodes older than this field. */
+  pendingChange?: null | { target: string[]; undersuppliedRanges: number };
 }
 
 const BAR_WIDTH = 20;
@@ -29,6 +31,12 @@ export function renderStatus(value: unknown): string {
     lines.push(`${member.name.padEnd(14)}${member.state.padEnd(7)}${(member.inRing ? 'yes' : 'no').padEnd(6)}${member.addr.padEnd(22)}${bar} ${(member.ownershipShare * 100).toFixed(1)}%`);
   }
   lines.push('', ...renderMigration(cluster.migration));
+  const pending = cluster.pendingChange;
+  if (pending && !cluster.migration) {
+    lines.push(pending.undersuppliedRanges > 0
+      ? `ring change to [${pending.target.join(', ')}] waits: ${pending.undersuppliedRanges} ranges would have too few live owners (until a down node is back or leaves after its grace)`
+      : `ring change to [${pending.target.join(', ')}] is about to start`);
+  }
   return `${lines.join('\n')}\n`;
 }
 

@@ -1,12 +1,16 @@
-// A quorum write one old owner missed survives a ring change that leaves only one of its holders
-// among the new owners (the bug the coordination simulator found, RELIABILITY.md): the migration's
-// sender of a range may be exactly the old owner that missed it, so it catches up with the other old
-// owners before it streams (migration/plan.ts). Real ZooKeeper, real processes; anti-entropy, hints
-// and read repair are off, so only the migration can place the write on the new owner.
+// Two migration safety rules the coordination simulator led to (RELIABILITY.md), on real processes
+// and real ZooKeeper:
+// - A quorum write one old owner missed survives a ring change that leaves only one of its holders
+//   among the new owners: the range's sender may be exactly the old owner that missed it, so it
+//   catches up with the other old owners before it streams (migration/plan.ts). Anti-entropy, hints
+//   and read repair are off, so only the migration can place the write on the new owner.
+// - A ring change that would leave ranges with fewer live owners than a write quorum waits (and says
+//   so in /cluster) until a down node is back, then runs.
 import t from 'tap';
 import xxhash from 'xxhash-wasm';
 import { eventually, getBlock, putBlock, randomBlock, replicaRecord, request, startCluster } from './support/cluster.js';
 import { clusterOf, ownersOf, type PublishedRing } from './support/verify.js';
+import { renderStatus } from '../src/status.js';
 
 const BLOCKS = 120;
 const LEAVING = 'node-1';
@@ -71,4 +75,47 @@ t.test('a decommission keeps quorum writes that the range sender missed', async 
     }
   }
   t.same(stale.slice(0, 10), [], `quorum reads through every remaining node return the latest write (${stale.length} stale)`);
+});
+
+t.test('a decommission while two other nodes are down waits for one of them, then runs', async (t) => {
+  const cluster = await startCluster(t, { nodes: 5, env: { RINGBLOCK_DOWN_GRACE: '300s', RINGBLOCK_STALE_GRACE: '120s' } });
+  const stay = cluster.node('node-3').spec.url;
+  const blocks = new Map<string, Buffer>();
+  for (let n = 0; n < 60; n++) {
+    const data = randomBlock();
+    t.equal((await putBlock(stay, `wait-${n}`, data)).status, 201);
+    blocks.set(`wait-${n}`, data);
+  }
+  const before = await clusterOf(stay);
+  await cluster.node('node-1').kill();
+  await cluster.node('node-2').kill();
+  await eventually('node-1 and node-2 seen down', async () => {
+    const now = await clusterOf(stay);
+    return now.members.filter((m) => m.state === 'down').length === 2 ? now : undefined;
+  }, 30_000);
+  const reply = await request(`${stay}/cluster/nodes/node-5/decommission`, { method: 'POST', headers: { authorization: `Bearer ${cluster.token}` } });
+  t.equal(reply.status, 202);
+  const waiting = await eventually('the decommission to wait as undersupplied', async () => {
+    const now = (await request(`${stay}/cluster`)).json<{ migration: unknown; pendingChange: { target: string[]; undersuppliedRanges: number } | null; epoch: number }>();
+    return now.pendingChange !== null && now.pendingChange.undersuppliedRanges > 0 && now.migration === null ? now : undefined;
+  }, 30_000);
+  t.same(waiting.pendingChange!.target, ['node-1', 'node-2', 'node-3', 'node-4'], 'the wanted ring: without node-5');
+  t.equal(waiting.epoch, before.epoch, 'no ring change yet');
+  t.match(renderStatus(waiting), /ring change to \[node-1, node-2, node-3, node-4\] waits: \d+ ranges would have too few live owners/, '`ringblock status` says why it waits');
+
+  cluster.node('node-1').start();
+  await cluster.node('node-1').waitReady();
+  await eventually('node-5 out of the ring', async () => {
+    const now = await clusterOf(stay);
+    return !now.members.find((m) => m.name === 'node-5')?.inRing && now.migration === null ? now : undefined;
+  }, 90_000);
+  const after = (await request(`${stay}/cluster`)).json<{ pendingChange: unknown; epoch: number }>();
+  t.equal(after.pendingChange, null, 'nothing pending once it ran');
+  t.ok(after.epoch > before.epoch, `ring epoch ${before.epoch} → ${after.epoch}`);
+  const unreadable: string[] = [];
+  for (const [id, data] of blocks) {
+    const got = await getBlock(stay, id);
+    if (got.status !== 200 || !got.body.equals(data)) unreadable.push(`${id}: ${got.status}`);
+  }
+  t.same(unreadable, [], 'every block reads back at quorum (node-2 still down)');
 });

@@ -165,6 +165,12 @@ export const OPENAPI_DOCUMENT = {
                 vnodes: { type: 'integer' },
                 members: { type: 'array', items: member },
                 migration: { type: ['object', 'null'] },
+                pendingChange: {
+                  type: ['object', 'null'],
+                  description: 'a ring change the live set calls for that is not running yet; undersuppliedRanges > 0: it waits because some range would have fewer live owners than a write quorum, or fewer live sources than a read quorum while a down owner stays',
+                  required: ['target', 'undersuppliedRanges'],
+                  properties: { target: { type: 'array', items: { type: 'string' } }, undersuppliedRanges: { type: 'integer', minimum: 0 } },
+                },
               },
             },
             'the cluster as this node sees it',

@@ -116,7 +116,10 @@ function clusterStatus(source: StatusSource) {
     };
   });
   const { vnodes, replicationFactor } = source.settings();
-  return { cluster: source.cluster, epoch: source.view.currentEpoch(), replicationFactor, vnodes, members, migration: migrationSummary(source.migration()) };
+  const status = source.migration();
+  // A ring change wanted but not running yet: why it waits, when it does (migration/plan.ts undersupplied).
+  const pendingChange = status.queuedTarget === null ? null : { target: status.queuedTarget, undersuppliedRanges: status.undersuppliedRanges };
+  return { cluster: source.cluster, epoch: source.view.currentEpoch(), replicationFactor, vnodes, members, migration: migrationSummary(status), pendingChange };
 }
 
 /**
