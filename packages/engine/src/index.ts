@@ -5,7 +5,7 @@ export {
 } from './engine.js';
 export type { BlockHead, BlockRecord } from './reader.js';
 export type {
-  CorruptBlock, EngineOptions, EngineStats, GrowResult, NamespaceOption, RangeOptions, ScrubOptions, WriteOptions,
+  CorruptBlock, EngineOptions, EngineStats, GetOptions, GrowResult, NamespaceOption, RangeOptions, ScrubOptions, WriteOptions,
   ScrubReport, WriteResult,
 } from './engine.js';
 export type { CompareVersions, EngineMetrics } from './core.js';

@@ -3,9 +3,9 @@
 // Keyed by slot, not by key: a slot's record never changes until the write pipeline takes the slot
 // for a wipe, a reuse or a removal, and it drops the entry when it does (before writing), while
 // reads insert only while they pin the slot (core.ts, ReadPins). So an entry is always the record
-// on disk as last verified. Entries come from verified device reads (with data) and from committed
-// writes (header only: version checks, not data, are served from those), so the first read after a
-// write still checks the data on the device. Least recently used entries go first.
+// on disk as last verified or written. Entries come from verified device reads (with data) and from
+// committed writes (client puts with their data, bulk writes header only). Least recently used
+// entries go first.
 import type { StoredRecord } from './reader.js';
 
 export interface ReadCacheStats {

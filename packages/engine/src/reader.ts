@@ -82,7 +82,7 @@ export async function readSlot(core: EngineCore, slot: number, key: KeyRef, mode
  * With `cached` (the default) a verified record in the read cache is served and a verified read is
  * cached; scrubs and range scans read the device itself and leave the cache alone.
  */
-export async function readCurrent(core: EngineCore, key: KeyRef, mode: ReadMode, cached = true): Promise<StoredRecord | undefined> {
+export async function readCurrent(core: EngineCore, key: KeyRef, mode: ReadMode, cached = true, shared = false): Promise<StoredRecord | undefined> {
   // Lookup and pin in the same turn: the slot is current now, so no round has taken it for a wipe
   // or reuse; only a purge or evict under way may be zeroing it, and then the read waits for it.
   let slot = core.index.get(key.namespace, key.positionHigh, key.positionLow);
@@ -94,7 +94,7 @@ export async function readCurrent(core: EngineCore, key: KeyRef, mode: ReadMode,
   if (cached) {
     const hit = core.cache.get(slot, mode === 'data');
     if (hit !== undefined && sameKey(hit, key)) {
-      const answer = key.id === undefined || hit.id === key.id ? copyOf(hit, mode) : undefined;
+      const answer = key.id === undefined || hit.id === key.id ? copyOf(hit, mode, shared) : undefined;
       // Answer in a later turn, as a device read would: a loop of cached reads must not starve I/O.
       await new Promise<void>((resolve) => setImmediate(resolve));
       return answer;
@@ -118,10 +118,10 @@ function sameKey(record: StoredRecord, key: KeyRef): boolean {
   return record.namespace === key.namespace && record.position === join64(key.positionHigh, key.positionLow);
 }
 
-/** Callers own what they get: the cached record and its buffers stay untouched. */
-function copyOf(record: StoredRecord, mode: ReadMode): StoredRecord {
+/** Callers own what they get: the cached record and its buffers stay untouched (`shared`: the data buffer is the cache's, read-only). */
+function copyOf(record: StoredRecord, mode: ReadMode, shared = false): StoredRecord {
   const copy: StoredRecord = { ...record, version: Buffer.from(record.version) };
-  if (mode === 'data' && record.data !== undefined) copy.data = Buffer.from(record.data);
+  if (mode === 'data' && record.data !== undefined) copy.data = shared ? record.data : Buffer.from(record.data);
   else delete copy.data;
   return copy;
 }

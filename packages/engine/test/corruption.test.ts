@@ -233,25 +233,26 @@ t.test('two ids with one xxh64 position: the second is refused with HASH_COLLISI
   t.equal(stored, 1, 'the stored id stays as it was');
 });
 
-t.test('read cache: the first read after a write checks the device; a cached block survives later damage, scrub does not trust it', async (t) => {
+t.test('read cache: a client write serves the reads after it, a bulk write does not; scrub and a reopen do not trust the cache', async (t) => {
   const fresh = await freshEngine(t, 2, { readCacheRecords: 16 });
   const { engine } = fresh;
   await engine.put('victim', v(3), block('victim'));
   flipByte(fresh.path, dataOffset(0) + 99);
-  await t.rejects(engine.get('victim'), { code: 'CHECKSUM_MISMATCH', details: { part: 'data' } }, 'a write caches no data: the read meets the damage');
-  t.same((await engine.head('victim'))?.version, v(3), 'its header (cached at the write) answers head');
-  await engine.put('victim', v(4), block('victim 4'));
+  const hitsBefore = engine.stats().readCache.hits;
+  t.same((await engine.get('victim'))?.data, block('victim'), 'the write cached its own data: the read is served from memory');
+  t.equal(engine.stats().readCache.hits, hitsBefore + 1);
   const first = await engine.get('victim');
-  t.same(first?.data, block('victim 4'));
   first!.data![0] = 0xff;
   first!.version[0] = 0xff;
-  t.same((await engine.get('victim'))?.data, block('victim 4'), 'callers get copies: changing one changes nothing cached');
-  // Served from memory: head, the v4 put's version check, the second get.
-  t.match(engine.stats().readCache, { hits: 3, capacity: 16 });
-  const slot = engine.stats().slots - engine.stats().freeSlots; // the second record's slot is the last used
+  t.same((await engine.get('victim'))?.data, block('victim'), 'callers get copies: changing one changes nothing cached');
+  const shared = await engine.get('victim', { shared: true });
+  const again = await engine.get('victim', { shared: true });
+  t.ok(shared!.data!.buffer === again!.data!.buffer && shared!.data!.equals(block('victim')), '`shared`: the cache hands out its own buffer, no copy');
+  t.equal((await engine.scrub()).corruptTotal, 1, 'the scrubber reads the device, not the cache');
+  await engine.put('bulk', v(4), block('bulk'), { background: true });
+  const slot = engine.stats().slots - engine.stats().freeSlots; // the bulk record's slot is the last used
   flipByte(fresh.path, dataOffset(slot - 1) + 7);
-  t.same((await engine.get('victim'))?.data, block('victim 4'), 'verified before, served from memory');
-  const scrub = await engine.scrub();
-  t.equal(scrub.corruptTotal, 1, 'the scrubber reads the device, not the cache');
+  t.same((await engine.head('bulk'))?.version, v(4), 'its header (cached at the write) answers head');
+  await t.rejects(engine.get('bulk'), { code: 'CHECKSUM_MISMATCH', details: { part: 'data' } }, 'a bulk write caches no data: the read meets the damage');
   await t.rejects(fresh.reopen({ readCacheRecords: 16 }).then((reopened) => reopened.get('victim')), { code: 'CHECKSUM_MISMATCH' }, 'a reopened engine starts cold');
 });

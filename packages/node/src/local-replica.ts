@@ -70,7 +70,8 @@ export class LocalReplica implements Replica {
 
   async read(id: string): Promise<StoredBlock | undefined> {
     try {
-      const record = await this.engine.get(id);
+      // The cache's own buffer: nothing on the read path changes block data, it is only sent on.
+      const record = await this.engine.get(id, { shared: true });
       if (!record) return undefined;
       return { version: Buffer.from(record.version), tombstone: record.tombstone, data: record.data ? Buffer.from(record.data.buffer, record.data.byteOffset, record.data.byteLength) : undefined };
     } catch (error) {
