@@ -21,9 +21,9 @@ export interface BlockRouteOptions {
 
 export function blockRoutes(options: BlockRouteOptions): Route[] {
   const { coordinator } = options;
-  const read = async ({ req, res, url, params, span, trace }: RequestContext, withBody: boolean) => {
+  const read = async ({ req, res, query, params, span, trace }: RequestContext, withBody: boolean) => {
     const id = parseBlockId(params[0]!);
-    const level = consistencyOf(req, url);
+    const level = consistencyOf(req, query);
     span?.setAttributes({ 'ringblock.block.id': id, 'ringblock.consistency': level });
     const block = await coordinator.read(id, level, trace);
     if (!block) throw new HttpError(404, 'NOT_FOUND', `block "${id}" does not exist`);
@@ -45,17 +45,17 @@ export function blockRoutes(options: BlockRouteOptions): Route[] {
       methods: {
         GET: (context) => read(context, true),
         HEAD: (context) => read(context, false),
-        PUT: async ({ req, res, url, params, span, trace }) => {
+        PUT: async ({ req, res, query, params, span, trace }) => {
           const id = parseBlockId(params[0]!);
-          const level = consistencyOf(req, url);
+          const level = consistencyOf(req, query);
           span?.setAttributes({ 'ringblock.block.id': id, 'ringblock.consistency': level });
           const data = await readExactBody(req, BLOCK_SIZE, options.bodyTimeoutMs);
           const version = await coordinator.write(id, data, level, trace);
           sendJson(res, 201, { id, version: versionToText(version) }, { etag: `"${versionToText(version)}"`, [HEADER_EPOCH]: String(options.epoch()) });
         },
-        DELETE: async ({ req, res, url, params, span, trace }) => {
+        DELETE: async ({ req, res, query, params, span, trace }) => {
           const id = parseBlockId(params[0]!);
-          const level = consistencyOf(req, url);
+          const level = consistencyOf(req, query);
           span?.setAttributes({ 'ringblock.block.id': id, 'ringblock.consistency': level });
           const version = await coordinator.write(id, undefined, level, trace);
           res.writeHead(204, { etag: `"${versionToText(version)}"`, [HEADER_EPOCH]: String(options.epoch()) });
@@ -67,8 +67,8 @@ export function blockRoutes(options: BlockRouteOptions): Route[] {
 }
 
 /** `?consistency=` wins over `X-Consistency`; default quorum. */
-export function consistencyOf(req: IncomingMessage, url: URL): Consistency {
-  const raw = url.searchParams.get('consistency') ?? headerValue(req, 'x-consistency') ?? 'quorum';
+export function consistencyOf(req: IncomingMessage, query: URLSearchParams): Consistency {
+  const raw = query.get('consistency') ?? headerValue(req, 'x-consistency') ?? 'quorum';
   if (!isConsistency(raw)) throw new HttpError(400, 'BAD_REQUEST', `consistency must be one, quorum or all, got "${raw}"`);
   return raw;
 }

@@ -234,7 +234,7 @@ export function parseConfig(env: Env): NodeConfig {
     hintReplayIntervalMs: Math.max(100, duration(env, 'HINT_REPLAY_INTERVAL', 5_000)),
     scrubBlocksPerSecond: integer(env, 'SCRUB_RATE', 2_000, 1, 10_000_000),
     scrubIntervalMs: duration(env, 'SCRUB_INTERVAL', 3_600_000),
-    readRepairChance: fraction(env, 'READ_REPAIR_CHANCE', 0.1),
+    readRepairChance: fraction(env, 'READ_REPAIR_CHANCE', 0),
     readCacheBytes: read(env, 'READ_CACHE') === '0' ? 0 : size(env, 'READ_CACHE', 64 * 1024 * 1024, 1024 * 1024),
     antiEntropyEnabled: onOff(env, 'ANTI_ENTROPY', true),
     antiEntropyIntervalMs: duration(env, 'ANTI_ENTROPY_INTERVAL', 3_600_000),

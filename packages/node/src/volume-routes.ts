@@ -193,10 +193,10 @@ export function volumeRoutes(options: VolumeRoutesOptions): Route[] {
       name: 'volume_events',
       pattern: /^\/volumes\/([^/]+)\/events$/,
       methods: {
-        GET: async ({ req, res, params, url }) => {
+        GET: async ({ req, res, params, query }) => {
           const store = storeOf(options);
           const name = volumeName(params[0]!);
-          const resume = (req.headers['last-event-id'] as string | undefined) ?? url.searchParams.get('after') ?? undefined;
+          const resume = (req.headers['last-event-id'] as string | undefined) ?? query.get('after') ?? undefined;
           if (resume !== undefined && !/^-?\d{1,10}$/.test(resume)) throw new HttpError(400, 'BAD_REQUEST', `Last-Event-ID / after must be an event id, got "${resume}"`);
           streamEvents(store, name, res, await found(store, name), resume === undefined ? undefined : Number(resume));
         },

@@ -14,6 +14,7 @@ import { LocalCluster } from '../local-cluster.js';
 import { CLIENT_CONCURRENCY, runClientCases } from './client-bench.js';
 import { runLoad, type LoadCase, type LoadResult } from './load.js';
 import { renderBenchChart } from './svg-chart.js';
+import { processCpuMs } from './process-cpu.js';
 
 export const KEYS = 5_000;
 const CONCURRENCIES = [1, 16, 64, 256];
@@ -75,11 +76,15 @@ export interface MeasuredCase {
 
 export async function runClusterBench(options: ClusterBenchOptions, progress: (line: string) => void): Promise<MeasuredCase[]> {
   const results: MeasuredCase[] = [];
-  const run = async (target: string, urls: readonly string[], list: BenchCase[]) => {
+  const run = async (target: string, urls: readonly string[], list: BenchCase[], pids: readonly number[]) => {
     for (const spec of list) {
       progress(`${target}: ${spec.op} ${spec.level} ×${spec.concurrency} for ${spec.durationMs / 1000}s…`);
+      const cpuBefore = processCpuMs(pids);
       const result = await runLoad(urls, spec);
-      progress(`  ${result.opsPerSecond.toFixed(0)} ops/s, p50 ${result.p50Ms.toFixed(2)} ms, p99 ${result.p99Ms.toFixed(2)} ms, errors ${result.errors}`);
+      const cpuAfter = processCpuMs(pids);
+      // The servers' CPU per operation: a figure the machine's noise moves far less than ops/s.
+      if (cpuBefore !== undefined && cpuAfter !== undefined && result.ops > 0) result.serverCpuUsPerOp = ((cpuAfter - cpuBefore) * 1000) / result.ops;
+      progress(`  ${result.opsPerSecond.toFixed(0)} ops/s, p50 ${result.p50Ms.toFixed(2)} ms, p99 ${result.p99Ms.toFixed(2)} ms, errors ${result.errors}${result.serverCpuUsPerOp === undefined ? '' : `, server CPU ${result.serverCpuUsPerOp.toFixed(0)} µs/op`}`);
       results.push({ target, op: spec.op, level: spec.level, result });
     }
   };
@@ -91,14 +96,14 @@ export async function runClusterBench(options: ClusterBenchOptions, progress: (l
   const baselineUrl = `http://127.0.0.1:${portLine.toString().trim()}`;
   try {
     await prefill([baselineUrl]);
-    await run('baseline', [baselineUrl], cases(options.durationMs, ['none'], CONCURRENCIES));
+    await run('baseline', [baselineUrl], cases(options.durationMs, ['none'], CONCURRENCIES), baseline.pid === undefined ? [] : [baseline.pid]);
   } finally {
     baseline.kill('SIGTERM');
     await once(baseline, 'exit');
   }
-  await withCluster(options.workDir, {}, async (urls) => run('cluster', urls, cases(options.durationMs, LEVELS, CONCURRENCIES)));
+  await withCluster(options.workDir, {}, async (urls, pids) => run('cluster', urls, cases(options.durationMs, LEVELS, CONCURRENCIES), pids));
   // The same cluster with one HTTP request per replica call: what the binary protocol buys.
-  await withCluster(options.workDir, { RINGBLOCK_PEER_PROTOCOL: 'http' }, async (urls) => run('cluster-http', urls, cases(options.durationMs, ['quorum'], [PROTOCOL_CONCURRENCY])));
+  await withCluster(options.workDir, { RINGBLOCK_PEER_PROTOCOL: 'http' }, async (urls, pids) => run('cluster-http', urls, cases(options.durationMs, ['quorum'], [PROTOCOL_CONCURRENCY]), pids));
   // The client on more nodes than RF: with 3 nodes and RF 3 every node owns every block and
   // ring-aware routing has no hop to save; on 5 a plain call lands on a non-owner 2 times in 5.
   await withCluster(options.workDir, {}, async (urls) => void results.push(...(await runClientCases(urls, KEYS, options.durationMs, progress))), CLIENT_NODES);
@@ -107,7 +112,7 @@ export async function runClusterBench(options: ClusterBenchOptions, progress: (l
 }
 
 /** A fresh cluster of `nodes` peers (file devices, durable, RF 3), prefilled, for the time of `use`; `nodeFlags` go to every peer's Node.js. */
-export async function withCluster(workDir: string, env: Record<string, string>, use: (urls: readonly string[]) => Promise<void>, nodes = 3, nodeFlags: string[] = []): Promise<void> {
+export async function withCluster(workDir: string, env: Record<string, string>, use: (urls: readonly string[], pids: readonly number[]) => Promise<void>, nodes = 3, nodeFlags: string[] = []): Promise<void> {
   const dataDir = join(workDir, 'cluster');
   await rm(dataDir, { recursive: true, force: true });
   await mkdir(dataDir, { recursive: true });
@@ -116,7 +121,7 @@ export async function withCluster(workDir: string, env: Record<string, string>, 
     const urls = cluster.nodes.map((node) => node.spec.url);
     await prefill(urls);
     await startupRepairsDone(urls);
-    await use(urls);
+    await use(urls, cluster.nodes.flatMap((node) => (node.pid === undefined ? [] : [node.pid])));
   } finally {
     await cluster.stop();
     await rm(dataDir, { recursive: true, force: true });
@@ -158,6 +163,8 @@ const GOALS: { case: string; issue3: number; issue9: number }[] = [
 ];
 const P99_GOAL_MS = { issue3: 25, issue9: 15 };
 
+const cpu = (result: LoadResult) => (result.serverCpuUsPerOp === undefined ? '—' : result.serverCpuUsPerOp.toFixed(0));
+
 async function writeResults(dir: string, results: readonly MeasuredCase[], durationMs: number): Promise<void> {
   await mkdir(dir, { recursive: true });
   const find = (target: string, op: Op, level: string, concurrency: number) => results.find((entry) => entry.target === target && entry.op === op && entry.level === level && entry.result.concurrency === concurrency)?.result;
@@ -191,9 +198,11 @@ async function writeResults(dir: string, results: readonly MeasuredCase[], durat
     '',
     `3 peers, RF 3, durable file devices, closed-loop load of 4 KiB blocks over ${KEYS} keys spread over all nodes, ${durationMs / 1000} s per case; baseline: a bare node:http server with a Map, same load generator, same run. Machine: ${machine.cpus} × ${machine.cpuModel}, Node ${machine.node}. Produced by \`bench/cluster\` on ${json.date}.`,
     '',
-    '| case | concurrency | cluster ops/s | p50 ms | p99 ms | errors | baseline ops/s | baseline p99 ms | ratio |',
-    '|---|---|---|---|---|---|---|---|---|',
-    ...rows.map((row) => `| ${row.case} | ${row.concurrency} | ${row.cluster.opsPerSecond.toFixed(0)} | ${row.cluster.p50Ms.toFixed(2)} | ${row.cluster.p99Ms.toFixed(2)} | ${row.cluster.errors} | ${row.baseline.opsPerSecond.toFixed(0)} | ${row.baseline.p99Ms.toFixed(2)} | ${(row.ratio * 100).toFixed(0)}% |`),
+    'Server CPU: user + system time of every node process (of the baseline server) per operation, from /proc — what a request costs, which the shared machine\'s noise moves far less than ops/s.',
+    '',
+    '| case | concurrency | cluster ops/s | p50 ms | p99 ms | errors | node CPU µs/op | baseline ops/s | baseline p99 ms | baseline CPU µs/op | ratio |',
+    '|---|---|---|---|---|---|---|---|---|---|---|',
+    ...rows.map((row) => `| ${row.case} | ${row.concurrency} | ${row.cluster.opsPerSecond.toFixed(0)} | ${row.cluster.p50Ms.toFixed(2)} | ${row.cluster.p99Ms.toFixed(2)} | ${row.cluster.errors} | ${cpu(row.cluster)} | ${row.baseline.opsPerSecond.toFixed(0)} | ${row.baseline.p99Ms.toFixed(2)} | ${cpu(row.baseline)} | ${(row.ratio * 100).toFixed(0)}% |`),
     '',
     `## Goals at ${PROTOCOL_CONCURRENCY} concurrent`,
     '',

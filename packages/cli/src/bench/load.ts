@@ -26,6 +26,8 @@ export interface LoadResult {
   p50Ms: number;
   p99Ms: number;
   maxMs: number;
+  /** CPU the servers (every node of a cluster) spent per operation, in µs, when measured. */
+  serverCpuUsPerOp?: number;
 }
 
 export async function runLoad(urls: readonly string[], spec: LoadCase): Promise<LoadResult> {

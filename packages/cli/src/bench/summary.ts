@@ -7,6 +7,7 @@ import { join } from 'node:path';
 interface LoadFigures {
   opsPerSecond: number;
   p99Ms: number;
+  serverCpuUsPerOp?: number;
 }
 
 interface ClusterJson {
@@ -93,7 +94,8 @@ function clusterRows(cluster: ClusterJson): string[] {
   for (const [name, goal, p99Goal] of [['PUT quorum', 0.6, 15], ['GET quorum', 0.6, 15], ['GET one', 0.8, 15]] as const) {
     const row = at64(name);
     if (!row) continue;
-    rows.push(`| cluster ${date} | ${name}, 64 concurrent | ${rate(row.cluster.opsPerSecond)} ops/s, p99 ${row.cluster.p99Ms.toFixed(1)} ms | ${percent(row.ratio)} of bare node:http (${rate(row.baseline.opsPerSecond)} ops/s) | ≥ ${percent(goal)}, p99 ≤ ${p99Goal} ms | ${verdict(row.ratio >= goal && row.cluster.p99Ms <= p99Goal)} |`);
+    const cpu = row.cluster.serverCpuUsPerOp !== undefined && row.baseline.serverCpuUsPerOp !== undefined ? `; CPU ${row.cluster.serverCpuUsPerOp.toFixed(0)} µs/op over the nodes vs ${row.baseline.serverCpuUsPerOp.toFixed(0)}` : '';
+    rows.push(`| cluster ${date} | ${name}, 64 concurrent | ${rate(row.cluster.opsPerSecond)} ops/s, p99 ${row.cluster.p99Ms.toFixed(1)} ms | ${percent(row.ratio)} of bare node:http (${rate(row.baseline.opsPerSecond)} ops/s${cpu}) | ≥ ${percent(goal)}, p99 ≤ ${p99Goal} ms | ${verdict(row.ratio >= goal && row.cluster.p99Ms <= p99Goal)} |`);
   }
   for (const protocol of cluster.protocols ?? []) {
     rows.push(`| cluster ${date} | ${protocol.case}, binary replication | ${rate(protocol.binary.opsPerSecond)} ops/s | ${times(protocol.binary.opsPerSecond / protocol.http.opsPerSecond)} HTTP replication (${rate(protocol.http.opsPerSecond)} ops/s) | — | |`);

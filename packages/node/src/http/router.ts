@@ -8,7 +8,8 @@ import { HttpError } from './errors.js';
 export interface RequestContext {
   req: IncomingMessage;
   res: ServerResponse;
-  url: URL;
+  /** The query string's parameters (the path is matched raw, see server.ts). */
+  query: URLSearchParams;
   /** Capture groups of the route pattern, still percent-encoded. */
   params: readonly string[];
   /** Set only when tracing is on and the route is traced: the request's server span and its context. */
