@@ -81,6 +81,8 @@ async function watchPhases(urls: readonly string[], startedMs: number, stop: Pro
     if (!running && times.createdMs !== undefined) times.endedMs = nowMs;
     await new Promise((resolve) => setTimeout(resolve, PHASE_POLL_MS));
   }
+  // The ring settled before a poll saw the record gone: it ended by then.
+  if (times.createdMs !== undefined) times.endedMs ??= performance.now() - startedMs;
   return times;
 }
 

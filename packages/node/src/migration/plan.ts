@@ -10,18 +10,21 @@
 // One sender's copy is not enough: a write acknowledged at quorum may sit on the other old owners
 // only (this one missed it, and its hint or repair had not come yet). When the ring change leaves
 // fewer than a quorum of those holders among the new owners, a quorum read on the new ring could
-// miss it (the coordination simulator found this, RELIABILITY.md). So each transfer names the other
-// live old owners of its range: the sender first catches up with each of them (a Merkle comparison,
-// repair/repairer.ts `catchUp`, streaming only what differs), then streams. Every write held by any
-// live old owner when the transfer starts — every write acknowledged before the prepare barrier —
-// reaches the new owner; writes after the barrier reach it by dual writes.
+// miss it (the coordination simulator found this, RELIABILITY.md). So each transfer names other live
+// old owners of its range: the sender first catches up with each of them (a Merkle comparison,
+// repair/repairer.ts `catchUp`, streaming only what differs), then streams. The sender and its
+// catch-up peers make a read quorum R of the old owners (when that many are live): any write
+// acknowledged at quorum (W + R > RF) before the prepare barrier is on one of them, so it reaches
+// the new owner; writes after the barrier reach it by dual writes. More peers would only add scans
+// of the range (each comparison reads every header of it on both sides; measured: catching up with
+// both other owners at RF 3 doubled the transfer phase of a 3 → 4 migration).
 //
 // With every receiver live, that leaves each acknowledged write on a write quorum W of the new
 // owners: a range's holders among its old owners are ≥ W, the staying ones keep theirs, and each
 // receiver (one per leaving owner) ends up with everything. A receiver that is down (still in the
 // ring, inside its grace) gets nothing now — hints and anti-entropy fill it when it is back — so in
-// such a range every live STAYING owner catches up with the other live old owners instead (a
-// transfer to itself: catch-up only, no stream), and each of them holds everything. Then the
+// such a range every live STAYING owner catches up with other live old owners instead (a transfer
+// to itself: catch-up only, no stream), and each of them holds every quorum write. Then the
 // holders are at least the live new owners. That needs every acknowledged write to be on some live
 // old owner: true while a read quorum R of the old owners is live (W + R > RF). So a range is
 // `undersupplied` when fewer than W of its new owners are live, or fewer than R of its old owners
@@ -46,7 +49,7 @@ export interface Transfer {
   readonly range: Arc;
   readonly from: string;
   readonly to: string;
-  /** The other live old owners of the range, in preference order: `from` catches up with each first. */
+  /** Live old owners of the range `from` catches up with first (with it, a read quorum), in preference order. */
   readonly catchUpFrom: readonly string[];
   /** Hash positions the range covers: the weight used for sender balance and progress. */
   readonly widthPositions: bigint;
@@ -97,7 +100,9 @@ export function planMigration(input: PlanInput): MigrationPlan {
   const unsourced: MissedRange[] = [];
   const downReceivers: MissedRange[] = [];
   const undersupplied: UndersuppliedRange[] = [];
-  const otherLiveOldOwners = (change: RangeChange, name: string) => change.oldOwners.filter((other) => other !== name && live.has(other));
+  /** Live old owners besides `name`, in preference order, enough to make a read quorum with it. */
+  const catchUpPeers = (change: RangeChange, name: string) =>
+    change.oldOwners.filter((other) => other !== name && live.has(other)).slice(0, requiredAcks('quorum', change.oldOwners.length) - 1);
   for (const change of changes) {
     const range = { start: change.start, end: change.end };
     const widthPositions = rangeWidth(range);
@@ -115,12 +120,12 @@ export function planMigration(input: PlanInput): MigrationPlan {
         continue;
       }
       assignedPositions.set(sender, (assignedPositions.get(sender) ?? 0n) + widthPositions);
-      transfers.push({ id: String(transfers.length), range, from: sender, to: receiver, catchUpFrom: otherLiveOldOwners(change, sender), widthPositions });
+      transfers.push({ id: String(transfers.length), range, from: sender, to: receiver, catchUpFrom: catchUpPeers(change, sender), widthPositions });
     }
     if (receiverDown) {
       for (const staying of change.newOwners) {
         if (change.addedOwners.includes(staying) || !live.has(staying)) continue;
-        const catchUpFrom = otherLiveOldOwners(change, staying);
+        const catchUpFrom = catchUpPeers(change, staying);
         if (catchUpFrom.length > 0) transfers.push({ id: String(transfers.length), range, from: staying, to: staying, catchUpFrom, widthPositions });
       }
     }
