@@ -132,7 +132,7 @@ export class RingblockNode {
     const engine = local.engine;
     const addressOf = (name: string) => membership.liveMembers().get(name)?.addr ?? view.currentRing()?.node(name)?.addr ?? view.pendingRing()?.node(name)?.addr;
     const transfers = new NodeTransferRunner({
-      engine, hasher, token: config.token, transport, epoch: () => view.currentEpoch(), addressOf, bytesPerSecond: config.transferBytesPerSecond, log,
+      engine, hasher, token: config.token, transport, epoch: () => view.currentEpoch(), addressOf, bytesPerSecond: config.transferBytesPerSecond, paceDelayMs: config.transferPaceDelayMs, log,
       // Bound late: anti-entropy is built below, and a transfer starts only once the node runs.
       catchUp: (arc, peer, signal) => repair.repairer.catchUp(arc, peer, signal),
       onMoved: (blocks, bytes) => node.metrics.migrationMoved(blocks, bytes),

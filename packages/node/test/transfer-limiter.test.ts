@@ -169,3 +169,29 @@ t.test('the concurrency bound: at most inFlightMax run, waiters in order, a boun
   t.equal(limit.active, 0);
   t.throws(() => holders[0]!(), 'a slot is released once');
 });
+
+t.test('setRate: what accrued keeps its old rate, later takes pay at the new one', async (t) => {
+  const clock = steppingClock();
+  const limiter = new ByteRateLimiter({ bytesPerSecond: 1000, burstBytes: 1000, clock });
+  await limiter.take(1000); // the bucket is empty
+  clock.advance(500); // 500 bytes accrue at 1000/s
+  limiter.setRate(100);
+  t.equal(limiter.rate, 100);
+  await limiter.take(600);
+  t.equal(clock.nowMs(), 1500, 'the 100 bytes still owed take 1 s at the new rate');
+  t.throws(() => limiter.setRate(0), 'a rate stays positive');
+});
+
+t.test('the adaptive pacer: halves over the delay target, grows back under half of it, within floor and ceiling', async (t) => {
+  const { AdaptivePacer } = await import('../src/transfer/index.js');
+  const pacer = new AdaptivePacer({ maxBytesPerSecond: 1000, minBytesPerSecond: 10, targetDelayMs: 10 });
+  t.equal(pacer.rate, 250, 'starts at a quarter of the ceiling and probes up');
+  t.equal(pacer.observe(2), 350, 'well under the target: one step (a tenth of the ceiling) up');
+  t.equal(pacer.observe(7), 350, 'between half the target and the target: held');
+  t.equal(pacer.observe(25), 175, 'over the target: halved');
+  for (let i = 0; i < 20; i++) pacer.observe(50);
+  t.equal(pacer.rate, 10, 'never below the floor');
+  for (let i = 0; i < 30; i++) pacer.observe(0);
+  t.equal(pacer.rate, 1000, 'never above the ceiling');
+  t.throws(() => new AdaptivePacer({ maxBytesPerSecond: 10, minBytesPerSecond: 20, targetDelayMs: 10 }), 'a floor above the ceiling is refused');
+});

@@ -31,7 +31,7 @@ export interface ByteRateOptions {
  * burstBytes + bytesPerSecond × t bytes are granted (plus one take larger than the burst).
  */
 export class ByteRateLimiter {
-  private readonly bytesPerSecond: number;
+  private bytesPerSecond: number;
   private readonly burstBytes: number;
   private readonly clock: Clock;
   private balanceBytes: number;
@@ -45,6 +45,22 @@ export class ByteRateLimiter {
     this.clock = options.clock ?? systemClock;
     this.balanceBytes = options.burstBytes;
     this.updatedMs = this.clock.nowMs();
+  }
+
+  get rate(): number {
+    return this.bytesPerSecond;
+  }
+
+  /**
+   * Changes the rate from now on (the adaptive pacer does). What accrued so far accrued at the old
+   * rate; reservations already waiting keep the wait they were given.
+   */
+  setRate(bytesPerSecond: number): void {
+    checkPositive('bytesPerSecond', bytesPerSecond);
+    const nowMs = this.clock.nowMs();
+    this.balanceBytes = Math.min(this.burstBytes, this.balanceBytes + ((nowMs - this.updatedMs) * this.bytesPerSecond) / 1000);
+    this.updatedMs = nowMs;
+    this.bytesPerSecond = bytesPerSecond;
   }
 
   /** Waits until `bytes` may be sent. An abort while waiting keeps the reservation (the rate stays honest). */

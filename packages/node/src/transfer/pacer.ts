@@ -1,0 +1,44 @@
+// Adaptive pacing of bulk transfers: a byte-rate limit alone does not protect client latency when the
+// bottleneck is CPU (on a small machine the default 64 MiB/s never binds, and a migration still
+// multiplied client p99 by 4–6). The pacer watches this process's event-loop delay, the time work
+// waits for the CPU here, and sets the transfer rate by AIMD, TCP-style: halve it when the window's
+// p99 delay is above the target, grow it by a step when it is well below, up to the configured rate.
+// Pure: the runner feeds it one delay figure per window and applies the rate it returns.
+import assert from 'node:assert/strict';
+
+export interface PacerOptions {
+  /** The configured rate: the ceiling. */
+  maxBytesPerSecond: number;
+  /** The floor, so a transfer always ends. */
+  minBytesPerSecond: number;
+  /** Event-loop delay p99 (ms) above which the rate is halved. */
+  targetDelayMs: number;
+  /** Added per window while the delay is below half the target (default: a tenth of the ceiling). */
+  stepBytesPerSecond?: number;
+}
+
+export class AdaptivePacer {
+  private rateValue: number;
+  private readonly step: number;
+
+  constructor(private readonly options: PacerOptions) {
+    assert.ok(options.minBytesPerSecond > 0 && options.minBytesPerSecond <= options.maxBytesPerSecond, 'a floor within the ceiling');
+    assert.ok(options.targetDelayMs > 0, 'a positive delay target');
+    this.step = options.stepBytesPerSecond ?? options.maxBytesPerSecond / 10;
+    // Start low and probe up: a migration starting on a busy node should not hit it at full rate.
+    this.rateValue = Math.max(options.minBytesPerSecond, options.maxBytesPerSecond / 4);
+  }
+
+  get rate(): number {
+    return this.rateValue;
+  }
+
+  /** One window's event-loop delay p99; returns the rate for the next window. */
+  observe(delayP99Ms: number): number {
+    const { maxBytesPerSecond, minBytesPerSecond, targetDelayMs } = this.options;
+    if (delayP99Ms > targetDelayMs) this.rateValue = Math.max(minBytesPerSecond, this.rateValue / 2);
+    else if (delayP99Ms < targetDelayMs / 2) this.rateValue = Math.min(maxBytesPerSecond, this.rateValue + this.step);
+    assert.ok(this.rateValue >= minBytesPerSecond && this.rateValue <= maxBytesPerSecond);
+    return this.rateValue;
+  }
+}
