@@ -128,7 +128,8 @@ export class MigrationExecutor {
   private step(event: MigrationEvent): void {
     if (this.stopped) return;
     const actions = this.fsm.step(event);
-    const undersupplied = this.fsm.state.undersuppliedRanges;
+    // The cheap getter: `state` builds the whole status (every transfer's) on each event.
+    const undersupplied = this.fsm.undersuppliedRanges;
     if (undersupplied !== this.undersuppliedLogged) {
       this.undersuppliedLogged = undersupplied;
       if (undersupplied > 0) this.log.warn({ ranges: undersupplied, target: this.fsm.state.queuedTarget }, 'a ring change waits: it would leave ranges with fewer live owners than a write quorum (until a down owner is back or removed)');

@@ -410,6 +410,14 @@ export class MigrationCoordinatorFsm {
     if (phase !== 'transferring') assert.equal(active.outgoing?.running ?? 0, 0, `no transfer runs while ${phase}`);
   }
 
+  /** Ranges the queued target would leave short (0 while a migration runs or nothing waits); cheap, unlike `state`. */
+  get undersuppliedRanges(): number {
+    const committed = this.committed;
+    const target = this.target;
+    if (this.active !== undefined || target === null || committed === undefined || sameRingNodes(target, committed.nodes)) return 0;
+    return this.undersupplied?.ranges ?? 0;
+  }
+
   /** For /cluster, /health and metrics. */
   get state(): MigrationStatus {
     const committed = this.committed;
@@ -425,7 +433,7 @@ export class MigrationCoordinatorFsm {
       ringEpoch: committed?.epoch ?? 0,
       migration: active === undefined ? null : this.activeStatus(active),
       queuedTarget: queued ? target.map((node) => node.name) : null,
-      undersuppliedRanges: queued && active === undefined && this.undersupplied !== undefined ? this.undersupplied.ranges : 0,
+      undersuppliedRanges: this.undersuppliedRanges,
     };
   }
 
