@@ -1,14 +1,26 @@
 import t from 'tap';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { findFreePort, fourLetterWord, isZooKeeperServing, startZooKeeper, ZkClient } from '../src/index.js';
 import { rejection, startTestZooKeeper, tempDir, TICK_TIME_MS } from './helpers.js';
 
 const CLIENT = { sessionTimeoutMs: 4_000, connectTimeoutMs: 5_000 };
 
-t.test('findFreePort gives a bindable port', async (t) => {
-  const port = await findFreePort();
-  t.ok(port > 0 && port < 65536);
+t.test('findFreePort gives bindable ports below the kernel ephemeral range (a restart keeps its port)', async (t) => {
+  const [low] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
+  const ports = await Promise.all(Array.from({ length: 8 }, () => findFreePort()));
+  for (const port of ports) {
+    t.ok(port >= 10_000 && port < low!, `${port} lies below the ephemeral range (from ${low})`);
+    const server = net.createServer();
+    await new Promise<void>((resolve, reject) => server.once('error', reject).listen({ host: '127.0.0.1', port, exclusive: true }, resolve));
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+  // Sockets the kernel numbers itself (listen(0), outgoing connections) never land there.
+  const assigned = net.createServer();
+  await new Promise<void>((resolve) => assigned.listen({ host: '127.0.0.1', port: 0 }, resolve));
+  t.ok((assigned.address() as net.AddressInfo).port >= low!, 'the kernel assigns from the ephemeral range');
+  await new Promise<void>((resolve) => assigned.close(() => resolve()));
 });
 
 t.test('starts, answers ruok and srvr, stops', async (t) => {

@@ -70,8 +70,6 @@ export async function runStorageAgent(argv: readonly string[]): Promise<number> 
       }
     }
   };
-  await startOnce();
-
   const server = config.port === 0 ? undefined : http.createServer((req, res) => {
     const agent = current?.agent;
     // Liveness is the process answering; readiness (/ready, /health) needs SPDK to answer too.
@@ -105,6 +103,14 @@ export async function runStorageAgent(argv: readonly string[]): Promise<number> 
     server.maxConnections = 64;
     await new Promise<void>((resolve) => server.listen(config.port, '0.0.0.0', resolve));
     log.info({ port: config.port }, '/metrics and /health served');
+  }
+  // Listening first holds the port from the start (a taken port fails here, at once, not after the
+  // registration wait) and answers /live while a predecessor's registration expires.
+  try {
+    await startOnce();
+  } catch (error) {
+    server?.close();
+    throw error;
   }
   await new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);
