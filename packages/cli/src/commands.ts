@@ -32,7 +32,7 @@ const USAGE = `usage: ringblock <command> [options]
   get ID [FILE] [--consistency quorum] [--data-dir .ringblock] [--url URL]
   decommission NAME [--data-dir .ringblock] [--url URL] [--token T]
                            move a node's data away and take it out of the ring; waits with a progress bar
-  bench [all|cluster|profile|migration|repair] [--duration 5s] [--megabytes 256] [--transfer-rate 1G] [--repair-rate 1G]
+  bench [all|cluster|profile|migration|repair] [--duration 5s] [--megabytes 256] [--transfer-rate 1G] [--repair-rate 1G] [--cpu-prof (migration)]
         [--engine-blocks 1000000] [--results bench/results] [--readme README.md]
                            benchmarks with a baseline measured in the same run; all (the default) runs
                            every one, writes results/summary.md and its table into the README
@@ -211,6 +211,7 @@ async function bench(argv: string[]): Promise<number> {
       'repair-rate': { type: 'string', default: '1G' },
       'engine-blocks': { type: 'string', default: '1000000' },
       readme: { type: 'string', default: 'README.md' },
+      'cpu-prof': { type: 'boolean', default: false },
     },
   });
   const which = positionals[0] ?? 'all';
@@ -238,7 +239,7 @@ async function bench(argv: string[]): Promise<number> {
       await runProfileBench({ ...common, durationMs }, progress);
       break;
     case 'migration':
-      await runMigrationBench({ ...common, megabytes, transferRate: values['transfer-rate'] }, progress);
+      await runMigrationBench({ ...common, megabytes, transferRate: values['transfer-rate'], cpuProfile: values['cpu-prof'] }, progress);
       break;
     case 'repair':
       await runRepairBench({ ...common, megabytes, repairRate: values['repair-rate'] }, progress);

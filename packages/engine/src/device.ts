@@ -4,6 +4,7 @@ import * as fsCallback from 'node:fs';
 import { constants as fsConstants, promises as fs } from 'node:fs';
 import type { Stats } from 'node:fs';
 import { EngineError } from './errors.js';
+import { InlineReadPolicy } from './read-policy.js';
 
 export interface BlockDevice {
   readonly path: string;
@@ -30,6 +31,8 @@ export interface OpenFileDeviceOptions {
   /** Create the file when it does not exist (with `sizeBytes`). */
   create?: boolean;
   sizeBytes?: number;
+  /** Where reads run (inline or on the thread pool); the default policy unless given. */
+  readPolicy?: InlineReadPolicy;
 }
 
 /**
@@ -44,6 +47,8 @@ export class FileDevice implements BlockDevice {
     readonly kind: 'file' | 'block',
     private readonly fd: number,
     private readonly sysfsSizePath: string | undefined,
+    /** Inline reads while they hit the page cache, thread-pool reads for a while after one did not (read-policy.ts). */
+    readonly readPolicy: InlineReadPolicy = new InlineReadPolicy(),
   ) {}
 
   /**
@@ -62,12 +67,12 @@ export class FileDevice implements BlockDevice {
       const rdev = BigInt(existing.rdev);
       const major = Number(((rdev >> 8n) & 0xfffn) | ((rdev >> 32n) & ~0xfffn));
       const minor = Number((rdev & 0xffn) | ((rdev >> 12n) & ~0xffn));
-      return new FileDevice(path, 'block', fd, `/sys/dev/block/${major}:${minor}/size`);
+      return new FileDevice(path, 'block', fd, `/sys/dev/block/${major}:${minor}/size`, options.readPolicy);
     }
     if (!existing.isFile()) {
       throw new EngineError('BAD_OPTION', `${path} is neither a regular file nor a block device.`, { path });
     }
-    return new FileDevice(path, 'file', await openFd(path, fsConstants.O_RDWR), undefined);
+    return new FileDevice(path, 'file', await openFd(path, fsConstants.O_RDWR), undefined, options.readPolicy);
   }
 
   private static async createFile(path: string, options: OpenFileDeviceOptions): Promise<FileDevice> {
@@ -78,7 +83,7 @@ export class FileDevice implements BlockDevice {
       throw new EngineError('BAD_OPTION', `Creating ${path} needs sizeBytes.`, { path });
     }
     const fd = await openFd(path, fsConstants.O_RDWR | fsConstants.O_CREAT | fsConstants.O_EXCL);
-    const device = new FileDevice(path, 'file', fd, undefined);
+    const device = new FileDevice(path, 'file', fd, undefined, options.readPolicy);
     await device.extend(options.sizeBytes);
     return device;
   }
@@ -93,17 +98,41 @@ export class FileDevice implements BlockDevice {
   }
 
   async read(target: Buffer, position: number): Promise<void> {
+    if (this.readPolicy.nextInline()) {
+      const started = process.hrtime.bigint();
+      this.readInline(target, position);
+      this.readPolicy.inlineDone(Number(process.hrtime.bigint() - started));
+      // Answer in a later turn, as a thread-pool read would: a loop of reads must not starve I/O.
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      return;
+    }
     let done = 0;
     while (done < target.length) {
       const what = `Reading ${target.length} bytes at ${position} of ${this.path} failed`;
       const bytesRead = await call<number>((callback) => fsCallback.read(this.fd, target, done, target.length - done, position + done, callback), what);
-      if (bytesRead === 0) {
-        throw new EngineError('IO_ERROR', `Reading ${target.length} bytes at ${position} of ${this.path} hit the end of the device.`, {
-          path: this.path, position,
-        });
-      }
+      if (bytesRead === 0) throw this.endOfDevice(target, position);
       done += bytesRead;
     }
+  }
+
+  private readInline(target: Buffer, position: number): void {
+    let done = 0;
+    while (done < target.length) {
+      let bytesRead: number;
+      try {
+        bytesRead = fsCallback.readSync(this.fd, target, done, target.length - done, position + done);
+      } catch (error) {
+        throw ioError(`Reading ${target.length} bytes at ${position} of ${this.path} failed`, error as Error);
+      }
+      if (bytesRead === 0) throw this.endOfDevice(target, position);
+      done += bytesRead;
+    }
+  }
+
+  private endOfDevice(target: Buffer, position: number): EngineError {
+    return new EngineError('IO_ERROR', `Reading ${target.length} bytes at ${position} of ${this.path} hit the end of the device.`, {
+      path: this.path, position,
+    });
   }
 
   /**

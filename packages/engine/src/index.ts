@@ -14,6 +14,7 @@ export { compareBytes } from './core.js';
 export type { NamespaceCount } from './counters.js';
 export type { BlockDevice } from './device.js';
 export { FileDevice } from './device.js';
+export { InlineReadPolicy, type ReadPolicyCounts } from './read-policy.js';
 export { EngineError, isEngineError } from './errors.js';
 export type { EngineErrorCode } from './errors.js';
 export type { Hasher } from './hash.js';

@@ -2,12 +2,13 @@
 // throughput (MB/s), total time, bytes moved against the minimum the ring diff requires (blocks that
 // gain the new node as an owner × 4 KiB), and client p99 during the migration against the steady
 // state measured just before, with the same closed-loop load. Writes bench/results/migration.{json,md}.
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import xxhash from 'xxhash-wasm';
 import { LocalCluster } from '../local-cluster.js';
 import { BLOCK_BYTES, fill, metricTotal } from './cluster-data.js';
 import { runLoad, type LoadResult } from './load.js';
+import { renderProfileMarkdown, summarizeProfiles, type CpuProfile, type ProfiledCase } from './profile.js';
 
 /** Closed-loop clients measuring latency before and during the migration. */
 const PROBE_CONCURRENCY = 8;
@@ -19,6 +20,8 @@ export interface MigrationBenchOptions {
   workDir: string;
   megabytes: number;
   transferRate: string;
+  /** Run the nodes under `node --cpu-prof` and write where their CPU went while transferring (migration-profile.md). */
+  cpuProfile?: boolean;
 }
 
 interface RingJson {
@@ -104,15 +107,19 @@ interface MigrationRun {
   steady: { opsPerSecond: number; p99Ms: number };
   during: { p99Ms: number; samples: number };
   p99Ratio: number;
+  /** The transfer phase on the machine's monotonic clock (µs, as V8 CPU profiles time their samples). */
+  transferWindowUs?: { fromUs: number; toUs: number };
 }
 
-async function migrateOnce(options: MigrationBenchOptions, label: string, env: Record<string, string>, progress: (line: string) => void): Promise<MigrationRun> {
+const monotonicUs = () => Number(process.hrtime.bigint() / 1000n);
+
+async function migrateOnce(options: MigrationBenchOptions, label: string, env: Record<string, string>, progress: (line: string) => void, nodeFlags: string[] = []): Promise<MigrationRun> {
   const blocks = Math.ceil((options.megabytes * 1024 * 1024) / BLOCK_BYTES);
   const dataDir = join(options.workDir, 'migration');
   await rm(dataDir, { recursive: true, force: true });
   await mkdir(dataDir, { recursive: true });
   const deviceSize = `${Math.max(256, Math.ceil(options.megabytes * 2.5))}M`;
-  const cluster = await LocalCluster.start({ nodes: 3, basePort: 0, dataDir, deviceSize, env: { RINGBLOCK_LOG_LEVEL: 'warn', RINGBLOCK_SCRUB_INTERVAL: '0', ...env } });
+  const cluster = await LocalCluster.start({ nodes: 3, basePort: 0, dataDir, deviceSize, env: { RINGBLOCK_LOG_LEVEL: 'warn', RINGBLOCK_SCRUB_INTERVAL: '0', ...env }, nodeFlags });
   try {
     const urls = cluster.nodes.map((node) => node.spec.url);
     progress(`${label}: filling ${blocks} blocks (${options.megabytes} MiB) at all…`);
@@ -122,6 +129,7 @@ async function migrateOnce(options: MigrationBenchOptions, label: string, env: R
     const movedBefore = await bytesMoved(urls);
     progress(`${label}: adding node-4…`);
     const started = performance.now();
+    const startedUs = monotonicUs();
     const addition = cluster.addNode('node-4').then(() => cluster.waitSettled(30 * 60_000));
     const phases = watchPhases(urls, started, addition);
     // Probe latency while the migration runs (bounded by the migration itself).
@@ -151,6 +159,9 @@ async function migrateOnce(options: MigrationBenchOptions, label: string, env: R
       steady: { opsPerSecond: steady.opsPerSecond, p99Ms: steady.p99Ms },
       during: { p99Ms: duringP99, samples: during.length },
       p99Ratio: duringP99 / steady.p99Ms,
+      ...(times.transferringMs !== undefined && times.endedMs !== undefined
+        ? { transferWindowUs: { fromUs: startedUs + times.transferringMs * 1000, toUs: startedUs + times.endedMs * 1000 } }
+        : {}),
     };
     progress(`${label}: moved ${(moved / 1048576).toFixed(1)} MiB (minimum ${(minimumBytes / 1048576).toFixed(1)} MiB) in ${seconds.toFixed(1)} s, ${run.throughputMBps.toFixed(1)} MB/s while transferring; p99 ${steady.p99Ms.toFixed(2)} → ${duringP99.toFixed(2)} ms`);
     return run;
@@ -166,6 +177,10 @@ async function migrateOnce(options: MigrationBenchOptions, label: string, env: R
  * client p99 during vs before.
  */
 export async function runMigrationBench(options: MigrationBenchOptions, progress: (line: string) => void): Promise<void> {
+  if (options.cpuProfile) {
+    await profileMigration(options, progress);
+    return;
+  }
   const raised = await migrateOnce(options, 'limits raised', { RINGBLOCK_TRANSFER_RATE: options.transferRate, RINGBLOCK_TRANSFER_PACE_DELAY: '0' }, progress);
   const defaults = await migrateOnce(options, 'default limits', {}, progress);
   const blocks = Math.ceil((options.megabytes * 1024 * 1024) / BLOCK_BYTES);
@@ -206,4 +221,29 @@ export async function runMigrationBench(options: MigrationBenchOptions, progress
       '',
     ].join('\n'),
   );
+}
+
+/**
+ * One migration with the limits raised, every node under `node --cpu-prof`: where the CPU of the
+ * four nodes went during the transfer phase, in migration-profile.md (migration.json is left alone:
+ * sampling slows the nodes down).
+ */
+async function profileMigration(options: MigrationBenchOptions, progress: (line: string) => void): Promise<void> {
+  const profileDir = join(options.workDir, 'profiles', 'migration');
+  await rm(profileDir, { recursive: true, force: true });
+  await mkdir(profileDir, { recursive: true });
+  const env = { RINGBLOCK_TRANSFER_RATE: options.transferRate, RINGBLOCK_TRANSFER_PACE_DELAY: '0' };
+  const run = await migrateOnce(options, 'limits raised, profiled', env, progress, ['--cpu-prof', `--cpu-prof-dir=${profileDir}`]);
+  const files = (await readdir(profileDir)).filter((name) => name.endsWith('.cpuprofile'));
+  if (files.length === 0) throw new Error(`no .cpuprofile was written in ${profileDir}`);
+  const profiles = await Promise.all(files.map(async (name) => JSON.parse(await readFile(join(profileDir, name), 'utf8')) as CpuProfile));
+  const profiled: ProfiledCase = { title: `3 → 4 transfer phase, ${run.throughputMBps.toFixed(1)} MB/s (bytes moved per second shown as ops/s: ${(run.bytesMoved / 1048576).toFixed(0)} MiB)`, opsPerSecond: run.throughputMBps, summary: summarizeProfiles(profiles, run.transferWindowUs) };
+  const header = [
+    '# Where the nodes spend their CPU during a migration',
+    '',
+    `3 → 4 nodes, ${options.megabytes} MiB stored, \`TRANSFER_RATE=${options.transferRate}\`, all four nodes under \`node --cpu-prof\`; self time summed over the nodes, only samples of the transfer phase. Produced by \`ringblock bench migration --cpu-prof\` on ${new Date().toISOString()}; the .cpuprofile files stay in \`${profileDir}\`.`,
+  ].join('\n');
+  await mkdir(options.resultsDir, { recursive: true });
+  await writeFile(join(options.resultsDir, 'migration-profile.md'), renderProfileMarkdown(header, [profiled]));
+  progress(`busiest parts: ${profiled.summary.categories.slice(0, 5).map((part) => `${part.name} ${(part.share * 100).toFixed(0)}%`).join(', ')}`);
 }
