@@ -1,6 +1,8 @@
 // The in-memory index: (namespace, 64-bit position) → slot, as an open-addressing hash table with
 // linear probing in one Uint32Array: 4 words per entry (position high, position low, slot,
-// namespace | flags << 8), so a probe touches one cache line. 16 bytes per entry at a load factor
+// namespace | flags << 8), so a probe touches one cache line. An entry's home is the top bits of
+// its position, so the table is in ring order (up to the probe displacement): a range scan visits
+// the table positions of its arc only, not the whole table (range.ts). 16 bytes per entry at a load factor
 // of at most 0.7 is 23–46 bytes per stored block (a Map<string, object> costs well over 100).
 // Ids and versions are not kept in memory: they live in the record header on disk, and every read
 // verifies them there. Two distinct ids of one namespace with the same xxh64 cannot both be stored
@@ -23,6 +25,8 @@ export const INDEX_BYTES_PER_ENTRY = WORDS * 4;
 export class KeyIndex {
   private capacity = 0;
   private mask = 0;
+  /** 32 − log2(capacity): a position's top log2(capacity) bits are its home. */
+  private shift = 32;
   private table = new Uint32Array(0);
   private count = 0;
 
@@ -78,7 +82,7 @@ export class KeyIndex {
     for (;;) {
       next = (next + 1) & this.mask;
       if (table[next * WORDS + META] === 0) break;
-      const home = this.home(table[next * WORDS + META]! & 0xff, table[next * WORDS + LOW]!);
+      const home = this.homeOf(table[next * WORDS + HIGH]!);
       const stays = hole <= next ? home > hole && home <= next : home > hole || home <= next;
       if (stays) continue;
       table.copyWithin(hole * WORDS, next * WORDS, next * WORDS + WORDS);
@@ -118,11 +122,20 @@ export class KeyIndex {
     return ((this.table[at * WORDS + META]! >>> 8) & TOMBSTONE) !== 0;
   }
 
+  /**
+   * The table position where an entry whose position has these top 32 bits is placed or probed
+   * from: monotonic in the position, so an entry sits at its home or after it (wrapping), with no
+   * empty table position in between (linear probing, backward-shift deletion).
+   */
+  homeOf(high: number): number {
+    return (high >>> 0) >>> this.shift;
+  }
+
   private find(namespace: number, high: number, low: number): number {
     high >>>= 0;
     low >>>= 0;
     const table = this.table;
-    let at = this.home(namespace, low);
+    let at = this.homeOf(high);
     for (let probes = 0; probes < this.capacity; probes++) {
       const base = at * WORDS;
       const meta = table[base + META]!;
@@ -133,13 +146,9 @@ export class KeyIndex {
     return -1;
   }
 
-  private home(namespace: number, low: number): number {
-    return ((low ^ Math.imul(namespace, 0x9e3779b1)) >>> 0) & this.mask;
-  }
-
   private insertNew(high: number, low: number, slot: number, meta: number): void {
     const table = this.table;
-    let at = this.home(meta & 0xff, low);
+    let at = this.homeOf(high);
     while (table[at * WORDS + META] !== 0) at = (at + 1) & this.mask;
     const base = at * WORDS;
     table[base + HIGH] = high;
@@ -152,6 +161,8 @@ export class KeyIndex {
     assert(capacity <= MAX_CAPACITY, `index capacity ${capacity} exceeds ${MAX_CAPACITY}`);
     this.capacity = capacity;
     this.mask = capacity - 1;
+    this.shift = 32 - Math.log2(capacity);
+    assert(Number.isInteger(this.shift) && this.shift > 0 && this.shift < 32, `index capacity ${capacity} must be a power of two`);
     this.table = new Uint32Array(capacity * WORDS);
   }
 
