@@ -19,10 +19,11 @@ async function deviceWith(t: { teardown(fn: () => unknown): void }, policy: Inli
   return { device, content };
 }
 
-t.test('the policy: inline until a slow read, then the pool for the next N reads, then inline again', async (t) => {
-  const policy = new InlineReadPolicy(1_000, 3);
+t.test('the policy: inline until a window holds N slow reads, then the pool for the next M reads, then inline again', async (t) => {
+  const policy = new InlineReadPolicy(1_000, 3, 2);
   const path: string[] = [];
-  const durations = [10, 5_000, 0, 0, 0, 10, 10];
+  // One slow read (a preempted copy) changes nothing; the second in the window switches to the pool.
+  const durations = [10, 5_000, 10, 10, 5_000, 0, 0, 0, 10, 10];
   for (const duration of durations) {
     if (policy.nextInline()) {
       path.push('inline');
@@ -31,14 +32,21 @@ t.test('the policy: inline until a slow read, then the pool for the next N reads
       path.push('pool');
     }
   }
-  t.same(path, ['inline', 'inline', 'pool', 'pool', 'pool', 'inline', 'inline']);
-  t.same(policy.counts, { inline: 4, async: 3, slowInline: 1 });
+  t.same(path, ['inline', 'inline', 'inline', 'inline', 'inline', 'pool', 'pool', 'pool', 'inline', 'inline']);
+  t.same(policy.counts, { inline: 7, async: 3, slowInline: 2, switches: 1 });
+  // Slow reads far apart (in different windows of 64) never switch.
+  const sparse = new InlineReadPolicy(1_000, 3, 2);
+  for (let i = 0; i < 640; i++) {
+    if (sparse.nextInline()) sparse.inlineDone(i % 64 === 0 ? 5_000 : 10);
+  }
+  t.same(sparse.counts, { inline: 640, async: 0, slowInline: 10, switches: 0 });
   t.throws(() => new InlineReadPolicy(0, 1), /limits/);
+  t.throws(() => new InlineReadPolicy(1, 1, 0), /per window/);
 });
 
 for (const [name, policy] of [
   ['inline (every read fast)', () => new InlineReadPolicy(Number.MAX_SAFE_INTEGER, 1)],
-  ['mixed (every inline read counts as slow: one inline, then 4 on the pool)', () => new InlineReadPolicy(1, 4)],
+  ['mixed (every inline read counts as slow: one inline, then 4 on the pool)', () => new InlineReadPolicy(1, 4, 1)],
 ] as const) {
   t.test(`reads return the bytes at their position, ${name}`, async (t) => {
     const { device, content } = await deviceWith(t, policy());
@@ -50,8 +58,8 @@ for (const [name, policy] of [
     }
     const counts = device.readPolicy.counts;
     t.equal(counts.inline + counts.async, offsets.length, 'every read counted once');
-    if (name.startsWith('mixed')) t.same(counts, { inline: 8, async: 32, slowInline: 8 });
-    else t.same(counts, { inline: 40, async: 0, slowInline: 0 });
+    if (name.startsWith('mixed')) t.same(counts, { inline: 8, async: 32, slowInline: 8, switches: 8 });
+    else t.same(counts, { inline: 40, async: 0, slowInline: 0, switches: 0 });
     // Reading past the end is the same typed error on either path.
     for (let i = 0; i < 5; i++) await t.rejects(device.read(Buffer.alloc(4096), FILE_BYTES - 100), { code: 'IO_ERROR', message: /hit the end of the device/ });
   });

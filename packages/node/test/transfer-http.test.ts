@@ -254,27 +254,27 @@ t.test('receiver bounds: a body over requestBytesMax is refused mid-stream with 
   t.equal((failure as { lastPosition?: bigint }).lastPosition, hasher.h64(Buffer.from((await snapshot(target, hasher))[applied - 1]!.split(' ')[0]!, 'latin1')));
 });
 
-t.test('receiver bounds: transfers in flight beyond the bound are answered 503; a sender abort stops a transfer', async (t) => {
+t.test('receiver bounds: a transfer beyond the bound waits for a slot (bounded), is answered 503 past the wait; a sender abort stops a transfer', async (t) => {
   const source = await openEngine(t);
   const target = await openEngine(t);
   await fill(source, rng(11), 200, 0);
-  const receiver = await startReceiver(t, { engine: target, epoch: () => 1, limits: { transfersInFlightMax: 1 } });
+  const receiver = await startReceiver(t, { engine: target, epoch: () => 1, limits: { transfersInFlightMax: 1, transfersWaitingMax: 1, queueWaitMs: 300 } });
   const range = { start: 0n, end: 0n };
-  // A slow transfer holds the only slot; a second one is refused meanwhile.
+  // A slow transfer holds the only slot; a second one waits its 300 ms and is refused.
   const controller = new AbortController();
   const slow = sendRange({ engine: source, hasher, range, to: receiver.addr, token: TOKEN, epoch: 1, limiter: new ByteRateLimiter({ bytesPerSecond: 100_000, burstBytes: 8192 }), batchRecords: 1, signal: controller.signal });
   await new Promise((resolve) => setTimeout(resolve, 200));
+  const started = performance.now();
   const refused = await sendRange({ engine: source, hasher, range, to: receiver.addr, token: TOKEN, epoch: 1, limiter: FAST() }).catch((error: unknown) => error);
   t.match(refused, { code: 'REFUSED', status: 503, retryable: true });
+  t.ok(performance.now() - started >= 290, 'refused only after waiting for a slot');
+  // A waiting transfer takes the slot when it frees: nothing refused, nothing resent.
+  const waiting = sendRange({ engine: source, hasher, range, to: receiver.addr, token: TOKEN, epoch: 1, limiter: FAST() });
+  await new Promise((resolve) => setTimeout(resolve, 50));
   controller.abort(new Error('operator stop'));
   await t.rejects(slow, { code: 'ABORTED' });
-  // The slot comes back once the receiver has seen the cut.
-  let accepted = false;
-  for (let i = 0; i < 50 && !accepted; i++) {
-    accepted = await sendRange({ engine: source, hasher, range, to: receiver.addr, token: TOKEN, epoch: 1, limiter: FAST() }).then(() => true, () => false);
-    if (!accepted) await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  t.ok(accepted, 'a later transfer is accepted');
+  const result = await waiting;
+  t.equal(result.records, 200, 'the waiting transfer ran once the slot was free');
   t.equal((await snapshot(target, hasher)).length, 200);
 });
 

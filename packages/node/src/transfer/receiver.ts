@@ -21,8 +21,15 @@ import { ProgressRegistry, type ProgressHandle } from './progress.js';
 import { positionText, type ReceiveSummary, TRANSFER_PATTERN, TRANSFER_PROGRESS_PATTERN } from './protocol.js';
 
 export interface ReceiveLimits {
-  /** Transfers applied at once; more are answered 503. */
+  /** Transfers applied at once; more wait (their bodies unread: TCP holds the sender back). */
   transfersInFlightMax: number;
+  /** Transfers waiting for a slot; beyond it, or after queueWaitMs, they are answered 503. */
+  transfersWaitingMax: number;
+  /**
+   * Longest wait for a slot. Waiting beats refusing: a refused sender has already streamed frames
+   * that are thrown away (bytes moved twice) and retries after a pause the slot did not need.
+   */
+  queueWaitMs: number;
   /** Bytes of one request body at most (the sender cuts its streams well below this). */
   requestBytesMax: number;
   /** Longest wait for the next chunk of a body. */
@@ -39,6 +46,8 @@ export interface ReceiveLimits {
 
 export const DEFAULT_RECEIVE_LIMITS: ReceiveLimits = {
   transfersInFlightMax: 4,
+  transfersWaitingMax: 16,
+  queueWaitMs: 5_000,
   requestBytesMax: 512 * 1024 * 1024,
   idleMs: 30_000,
   requestMs: 120_000,
@@ -83,7 +92,7 @@ const STREAM_ERROR_STATUS: Partial<Record<TransferErrorCode, number>> = {
 export function transferRoutes(options: TransferRouteOptions): Route[] {
   const limits = { ...DEFAULT_RECEIVE_LIMITS, ...options.limits };
   checkLimits(limits);
-  const slots = new ConcurrencyLimit({ inFlightMax: limits.transfersInFlightMax, waitingMax: 0 });
+  const slots = new ConcurrencyLimit({ inFlightMax: limits.transfersInFlightMax, waitingMax: limits.transfersWaitingMax });
   const registry = new ProgressRegistry(limits.progressEntriesMax);
   const receiver = new StreamReceiver(options, limits, registry);
   return [
@@ -94,8 +103,7 @@ export function transferRoutes(options: TransferRouteOptions): Route[] {
       methods: {
         POST: async ({ req, res }) => {
           checkEpoch(req, options);
-          const release = slots.tryAcquire();
-          if (!release) throw new HttpError(503, 'UNAVAILABLE', `${limits.transfersInFlightMax} transfers are being received already`, {}, { 'retry-after': '1' });
+          const release = await acquireSlot(slots, req, limits);
           try {
             sendJson(res, 200, summaryJson(await receiver.receive(req)));
           } finally {
@@ -239,6 +247,23 @@ function summaryJson(summary: ReceiveSummary): Record<string, unknown> {
 /** Same rule as the replica routes: an older sender epoch is answered 409 with ours. */
 function checkEpoch(req: IncomingMessage, options: Pick<TransferRouteOptions, 'epoch' | 'onNewerEpoch'>): void {
   checkSenderEpoch(req, options);
+}
+
+/** A slot for one transfer, waiting for it (bounded in count and time); 503 when none comes. */
+async function acquireSlot(slots: ConcurrencyLimit, req: IncomingMessage, limits: ReceiveLimits): Promise<() => void> {
+  const now = slots.tryAcquire();
+  if (now) return now;
+  const gone = new AbortController();
+  const onClose = () => gone.abort(new TransferError('ABORTED', 'the sender went away while waiting for a slot'));
+  req.once('close', onClose);
+  try {
+    return await slots.acquire(AbortSignal.any([gone.signal, AbortSignal.timeout(limits.queueWaitMs)]));
+  } catch (error) {
+    if (gone.signal.aborted) throw error;
+    throw new HttpError(503, 'UNAVAILABLE', `${limits.transfersInFlightMax} transfers are being received already (${slots.queued} waiting)`, {}, { 'retry-after': '1' });
+  } finally {
+    req.off('close', onClose);
+  }
 }
 
 function checkLimits(limits: ReceiveLimits): void {
