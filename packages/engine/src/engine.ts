@@ -11,7 +11,8 @@ import { EngineError, isEngineError } from './errors.js';
 import { high32, loadHasher, low32 } from './hash.js';
 import { BLOCK_SIZE_BYTES, groupsForDeviceSize, HEADER_SIZE_BYTES, headerOffset, SLOTS_PER_GROUP } from './layout.js';
 import { Pacer } from './pacer.js';
-import type { RingWindow } from './range.js';
+import type { RangeChunk, RingWindow } from './range.js';
+import { RangeSnapshot } from './range-snapshot.js';
 import { collectRangeChunk, positionAt, ringWindow } from './range.js';
 import { readCurrent } from './reader.js';
 import type { BlockHead, BlockRecord, KeyRef, StoredRecord } from './reader.js';
@@ -154,7 +155,7 @@ export interface EngineStats extends EngineMetrics {
   namespaces: Record<number, NamespaceCount>;
   pendingWipes: number;
   queuedOps: number;
-  /** Heap bytes of the index and the free-slot bitmap. */
+  /** Heap bytes of the index, the free-slot bitmap and the sorted positions of arc scans. */
   indexBytes: number;
   readCache: ReadCacheStats;
   recovery: RecoveryReport;
@@ -169,6 +170,8 @@ export class Engine {
   private activeReads = 0;
   private readsDrained: (() => void) | undefined;
   private growing: Promise<unknown> = Promise.resolve();
+  /** Sorted key positions for arc scans, built by the first one (range-snapshot.ts). */
+  private rangeSnapshot: RangeSnapshot | undefined;
 
   private constructor(
     private readonly core: EngineCore,
@@ -323,11 +326,23 @@ export class Engine {
     let fromDistance = 0n;
     for (;;) {
       this.checkOpen();
-      const chunk = collectRangeChunk(this.core.index, namespace, window, fromDistance, RANGE_CHUNK_ENTRIES);
+      const chunk = this.collectChunk(namespace, window, fromDistance);
       yield* this.readChunk(window, namespace, chunk.distances, options);
       if (chunk.complete || chunk.distances.length === 0) return;
       fromDistance = chunk.distances[chunk.distances.length - 1]! + 1n;
     }
+  }
+
+  /**
+   * One ordered chunk of the index: a pass over the whole table for the whole ring (it visits every
+   * entry anyway), the sorted snapshot and its journal for an arc (range-snapshot.ts).
+   */
+  private collectChunk(namespace: number, window: RingWindow, fromDistance: bigint): RangeChunk {
+    if (window.whole) return collectRangeChunk(this.core.index, namespace, window, fromDistance, RANGE_CHUNK_ENTRIES);
+    const chunk = this.rangeSnapshot?.collect(this.core.index, namespace, window, fromDistance, RANGE_CHUNK_ENTRIES);
+    if (chunk !== undefined) return chunk;
+    this.rangeSnapshot = RangeSnapshot.build(this.core.index);
+    return this.rangeSnapshot.collect(this.core.index, namespace, window, fromDistance, RANGE_CHUNK_ENTRIES)!;
   }
 
   /** Every record of a namespace, in ring order. */
@@ -407,7 +422,7 @@ export class Engine {
       namespaces,
       pendingWipes: wipes.pending,
       queuedOps: this.pipeline.queuedOps,
-      indexBytes: index.heapBytes + allocator.heapBytes,
+      indexBytes: index.heapBytes + allocator.heapBytes + (this.rangeSnapshot?.heapBytes ?? 0),
       readCache: this.core.cache.stats(),
       ...metrics,
       recovery: { ...this.recovery, tornHeaderIds: [...this.recovery.tornHeaderIds] },

@@ -28,6 +28,7 @@ export {
 export type { DecodedRecordHeader, HeaderState, RecordHeaderFields, RecordKind } from './record.js';
 export type { RecoveryReport } from './recovery.js';
 export { collectRangeChunk, positionAt, ringWindow } from './range.js';
+export { RangeSnapshot } from './range-snapshot.js';
 export type { RangeChunk, RingWindow } from './range.js';
 export { SlotAllocator } from './slot-allocator.js';
 export {

@@ -1,12 +1,11 @@
 // The in-memory index: (namespace, 64-bit position) → slot, as an open-addressing hash table with
 // linear probing in one Uint32Array: 4 words per entry (position high, position low, slot,
-// namespace | flags << 8), so a probe touches one cache line. An entry's home is the top bits of
-// its position, so the table is in ring order (up to the probe displacement): a range scan visits
-// the table positions of its arc only, not the whole table (range.ts). 16 bytes per entry at a load factor
+// namespace | flags << 8), so a probe touches one cache line. 16 bytes per entry at a load factor
 // of at most 0.7 is 23–46 bytes per stored block (a Map<string, object> costs well over 100).
 // Ids and versions are not kept in memory: they live in the record header on disk, and every read
 // verifies them there. Two distinct ids of one namespace with the same xxh64 cannot both be stored
-// (HASH_COLLISION).
+// (HASH_COLLISION). Keys inserted since a range snapshot was taken are journaled (bounded), so
+// ordered range scans can work from a sorted snapshot plus that journal (range-snapshot.ts).
 import { assert } from './errors.js';
 
 const OCCUPIED = 1;
@@ -25,10 +24,12 @@ export const INDEX_BYTES_PER_ENTRY = WORDS * 4;
 export class KeyIndex {
   private capacity = 0;
   private mask = 0;
-  /** 32 − log2(capacity): a position's top log2(capacity) bits are its home. */
-  private shift = 32;
   private table = new Uint32Array(0);
   private count = 0;
+  /** New keys since resetJournal (3 words each: namespace, high, low); undefined until then. */
+  private journal: Uint32Array | undefined;
+  private journalLength = 0;
+  private journalOverflowed = false;
 
   constructor(expectedEntries = 0) {
     this.allocate(capacityFor(expectedEntries));
@@ -40,7 +41,7 @@ export class KeyIndex {
 
   /** Bytes held by the table. */
   get heapBytes(): number {
-    return this.table.byteLength;
+    return this.table.byteLength + (this.journal?.byteLength ?? 0);
   }
 
   /** The slot of (namespace, position), or -1. */
@@ -67,6 +68,7 @@ export class KeyIndex {
     if (this.count + 1 > this.capacity * MAX_LOAD_FACTOR) this.rehash(this.capacity * 2);
     this.insertNew(high >>> 0, low >>> 0, slot, meta);
     this.count++;
+    this.journalInsert(namespace, high >>> 0, low >>> 0);
     return -1;
   }
 
@@ -82,7 +84,7 @@ export class KeyIndex {
     for (;;) {
       next = (next + 1) & this.mask;
       if (table[next * WORDS + META] === 0) break;
-      const home = this.homeOf(table[next * WORDS + HIGH]!);
+      const home = this.home(table[next * WORDS + META]! & 0xff, table[next * WORDS + LOW]!);
       const stays = hole <= next ? home > hole && home <= next : home > hole || home <= next;
       if (stays) continue;
       table.copyWithin(hole * WORDS, next * WORDS, next * WORDS + WORDS);
@@ -97,6 +99,33 @@ export class KeyIndex {
   compact(): void {
     const capacity = capacityFor(this.count);
     if (capacity * 2 < this.capacity) this.rehash(capacity);
+  }
+
+  /** Starts journaling new keys afresh, `entries` at most (beyond: overflowed, until the next reset). */
+  resetJournal(entries: number): void {
+    assert(Number.isInteger(entries) && entries > 0, 'journal size is a positive count');
+    if (this.journal === undefined || this.journal.length !== entries * 3) this.journal = new Uint32Array(entries * 3);
+    this.journalLength = 0;
+    this.journalOverflowed = false;
+  }
+
+  /** Keys inserted since resetJournal, or undefined when they did not all fit (or no journal was started). */
+  journaled(): { length: number; words: Uint32Array } | undefined {
+    if (this.journal === undefined || this.journalOverflowed) return undefined;
+    return { length: this.journalLength, words: this.journal };
+  }
+
+  private journalInsert(namespace: number, high: number, low: number): void {
+    const journal = this.journal;
+    if (journal === undefined || this.journalOverflowed) return;
+    if (this.journalLength * 3 >= journal.length) {
+      this.journalOverflowed = true;
+      return;
+    }
+    const at = this.journalLength++ * 3;
+    journal[at] = namespace;
+    journal[at + 1] = high;
+    journal[at + 2] = low;
   }
 
   // Raw access for ordered range collection (range.ts); a table position is valid until the next set().
@@ -122,20 +151,11 @@ export class KeyIndex {
     return ((this.table[at * WORDS + META]! >>> 8) & TOMBSTONE) !== 0;
   }
 
-  /**
-   * The table position where an entry whose position has these top 32 bits is placed or probed
-   * from: monotonic in the position, so an entry sits at its home or after it (wrapping), with no
-   * empty table position in between (linear probing, backward-shift deletion).
-   */
-  homeOf(high: number): number {
-    return (high >>> 0) >>> this.shift;
-  }
-
   private find(namespace: number, high: number, low: number): number {
     high >>>= 0;
     low >>>= 0;
     const table = this.table;
-    let at = this.homeOf(high);
+    let at = this.home(namespace, low);
     for (let probes = 0; probes < this.capacity; probes++) {
       const base = at * WORDS;
       const meta = table[base + META]!;
@@ -146,9 +166,13 @@ export class KeyIndex {
     return -1;
   }
 
+  private home(namespace: number, low: number): number {
+    return ((low ^ Math.imul(namespace, 0x9e3779b1)) >>> 0) & this.mask;
+  }
+
   private insertNew(high: number, low: number, slot: number, meta: number): void {
     const table = this.table;
-    let at = this.homeOf(high);
+    let at = this.home(meta & 0xff, low);
     while (table[at * WORDS + META] !== 0) at = (at + 1) & this.mask;
     const base = at * WORDS;
     table[base + HIGH] = high;
@@ -161,8 +185,6 @@ export class KeyIndex {
     assert(capacity <= MAX_CAPACITY, `index capacity ${capacity} exceeds ${MAX_CAPACITY}`);
     this.capacity = capacity;
     this.mask = capacity - 1;
-    this.shift = 32 - Math.log2(capacity);
-    assert(Number.isInteger(this.shift) && this.shift > 0 && this.shift < 32, `index capacity ${capacity} must be a power of two`);
     this.table = new Uint32Array(capacity * WORDS);
   }
 

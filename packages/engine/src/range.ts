@@ -1,14 +1,12 @@
 // Pure ordered iteration over a ring range of the index. A range (startExclusive, endInclusive]
 // wraps past 2^64-1 when start >= end (start == end is the whole ring). Positions are compared by
 // their clockwise distance from start+1, so a wrapped range is one interval of distances.
-// The index is a hash table whose homes are in ring order (key-index.ts), so a chunk is collected
-// by one pass over the table positions of the rest of the arc (from the cursor's home to the arc
-// end's home, then on to the end of that probe run) that keeps the `maxEntries` smallest distances
-// at or after the cursor (bounded memory: 2 × maxEntries × 8 bytes); the next chunk starts after
-// the last distance returned. Entries added behind the cursor while
+// The index is a hash table, so a chunk is collected by one pass over it that keeps the
+// `maxEntries` smallest distances at or after a cursor (bounded memory: 2 × maxEntries × 8 bytes);
+// the next chunk starts after the last distance returned. Entries added behind the cursor while
 // iterating are not seen; removed ones are skipped when read (weakly consistent, like a scan).
 import { EngineError } from './errors.js';
-import { high32, join64, low32 } from './hash.js';
+import { high32, low32 } from './hash.js';
 import type { KeyIndex } from './key-index.js';
 
 const U64_LIMIT = 1n << 64n;
@@ -59,11 +57,7 @@ export function collectRangeChunk(index: KeyIndex, namespace: number, window: Ri
   let cut = false;
   let truncated = false;
   let count = 0;
-  const { first, span } = tableSpan(index, window, fromDistance);
-  const size = index.tableSize;
-  for (let visited = 0, at = first; visited < size; visited++, at = at + 1 === size ? 0 : at + 1) {
-    // Past the arc end's home only the rest of its probe run can hold entries of the arc.
-    if (visited >= span && !index.isOccupiedAt(at)) break;
+  for (let at = 0; at < index.tableSize; at++) {
     if (!index.isOccupiedAt(at) || index.namespaceAt(at) !== namespace) continue;
     const low = index.lowAt(at);
     const distanceLow = (low - window.baseLow) >>> 0;
@@ -87,22 +81,6 @@ export function collectRangeChunk(index: KeyIndex, namespace: number, window: Ri
   const sorted = buffer.subarray(0, count).sort();
   if (count > maxEntries) truncated = true;
   return { distances: sorted.slice(0, Math.min(count, maxEntries)), complete: !truncated };
-}
-
-/**
- * The table positions that can hold entries from distance `fromDistance` to the end of the window:
- * `span` positions from `first` (the homes of those positions), the whole table when the positions
- * wrap back into the first home.
- */
-export function tableSpan(index: KeyIndex, window: RingWindow, fromDistance: bigint): { first: number; span: number } {
-  const size = index.tableSize;
-  const from = positionAt(window, fromDistance);
-  // The arc's last position: base + length − 1 (base − 1 for the whole ring).
-  const last = (window.base + (window.whole ? U64_LIMIT : join64(window.lengthHigh, window.lengthLow)) - 1n) % U64_LIMIT;
-  const first = index.homeOf(high32(from));
-  const lastHome = index.homeOf(high32(last));
-  if (from <= last) return { first, span: lastHome - first + 1 };
-  return { first, span: lastHome >= first ? size : size - first + lastHome + 1 };
 }
 
 function below(aHigh: number, aLow: number, bHigh: number, bLow: number): boolean {
