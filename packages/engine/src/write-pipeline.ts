@@ -409,12 +409,15 @@ export class WritePipeline {
       } else {
         const previous = index.set(namespace, positionHigh, positionLow, op.slot, op.kind === 'delete');
         assert(previous === op.currentSlot, 'a key changed while its op was in flight');
-        // What was just made durable: the next version check needs no read, and a client write's
-        // data (the engine's own copy, already on the device) serves the reads that follow it —
-        // a GET after a PUT is the common case. Bulk writes (migration, repair) cache the header
-        // only, so a rebuild does not flush the hot blocks out. The scrubber re-reads the device.
-        const cachedData = op.kind === 'put' && !op.background ? op.data : undefined;
-        cache.set(op.slot, { id: op.key.id, namespace, position: join64(positionHigh, positionLow), version: Buffer.from(op.version), tombstone: op.kind === 'delete', seq: op.seq, ...(cachedData ? { data: cachedData } : {}) });
+        // What a client just made durable: the next version check needs no read, and its data
+        // (the engine's own copy, already on the device) serves the reads that follow it — a GET
+        // after a PUT is the common case. Bulk writes (migration, repair) are not cached: a
+        // rebuild of many blocks would flush the hot ones out (and each entry cost a Map update
+        // and an object on the receiver's busiest path). The scrubber re-reads the device.
+        if (!op.background) {
+          const cachedData = op.kind === 'put' ? op.data : undefined;
+          cache.set(op.slot, { id: op.key.id, namespace, position: join64(positionHigh, positionLow), version: Buffer.from(op.version), tombstone: op.kind === 'delete', seq: op.seq, ...(cachedData ? { data: cachedData } : {}) });
+        }
         if (previous >= 0) wipes.push(previous);
         counters.change(namespace, before, op.kind === 'put' ? 'block' : 'tombstone');
       }

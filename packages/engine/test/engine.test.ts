@@ -344,3 +344,23 @@ t.test('after a failed write or sync the engine refuses writes, keeps reading, a
   await engine.close();
   t.pass('close completes after a failure');
 });
+
+t.test('bulk writes (migration, repair) leave the read cache to client blocks', async (t) => {
+  const { engine } = await freshEngine(t, 8, { readCacheRecords: 64 });
+  const hot = Array.from({ length: 32 }, (_, i) => `hot-${i}`);
+  await Promise.all(hot.map((id) => engine.put(id, v(1), block(id))));
+  const readAll = async () => Promise.all(hot.map(async (id) => (await engine.get(id))!.data!.equals(block(id))));
+  t.ok((await readAll()).every(Boolean));
+  const before = engine.stats().readCache;
+  t.equal(before.entries, 32, 'the client writes are cached');
+  // Ten times the cache's size arrives in bulk.
+  for (let i = 0; i < 640; i += 64) {
+    await Promise.all(Array.from({ length: 64 }, (_, j) => engine.put(`bulk-${i + j}`, v(1), block(`bulk-${i + j}`), { background: true })));
+  }
+  t.equal(engine.stats().readCache.entries, 32, 'no bulk record entered the cache');
+  t.ok((await readAll()).every(Boolean));
+  const after = engine.stats().readCache;
+  t.equal(after.hits - before.hits, 32, 'every hot block was still served from the cache');
+  t.equal(after.misses, before.misses, 'not one miss');
+  t.ok((await engine.get('bulk-5'))!.data!.equals(block('bulk-5')), 'a bulk block reads back from the device');
+});
