@@ -4,7 +4,7 @@
 // for a wipe, a reuse or a removal, and it drops the entry when it does (before writing), while
 // reads insert only while they pin the slot (core.ts, ReadPins). So an entry is always the record
 // on disk as last verified or written. Entries come from verified device reads (with data) and from
-// committed writes (client puts with their data, bulk writes header only). Least recently used
+// committed client writes (puts with their data; bulk writes are not cached). Least recently used
 // entries go first.
 import type { StoredRecord } from './reader.js';
 
