@@ -10,12 +10,14 @@ import type { PeerTransport } from './peer-transport.js';
 import type { MigrationEvent } from './migration/protocol.js';
 import type { TransferRunner } from './migration-executor.js';
 import type { CatchUpResult } from './repair/index.js';
-import { AdaptivePacer, ByteRateLimiter, TransferTask, type ChecksumHasher } from './transfer/index.js';
+import { AdaptivePacer, ByteRateLimiter, loopDelayMs, TransferTask, type ChecksumHasher } from './transfer/index.js';
 
 /** Progress reports per transfer at most every this often (the FSM only needs them against stalls). */
 const PROGRESS_REPORT_MS = 500;
 /** The pacer's window: event-loop delay is read, and the rate set, this often while transfers run. */
 const PACE_WINDOW_MS = 250;
+/** Sampling interval of the event-loop delay the pacer reads. */
+const PACE_RESOLUTION_MS = 5;
 /** The pacer never goes below the configured rate divided by this (a transfer always ends). */
 const PACE_FLOOR_DIVISOR = 64;
 
@@ -139,10 +141,10 @@ export class NodeTransferRunner implements TransferRunner {
   private pace(): void {
     const pacer = this.pacer;
     if (!pacer || this.pacing) return;
-    const delay = monitorEventLoopDelay({ resolution: 10 });
+    const delay = monitorEventLoopDelay({ resolution: PACE_RESOLUTION_MS });
     delay.enable();
     const timer = setInterval(() => {
-      const p99Ms = delay.percentile(99) / 1e6;
+      const p99Ms = loopDelayMs(delay.percentile(99), PACE_RESOLUTION_MS);
       delay.reset();
       const before = this.limiter.rate;
       this.limiter.setRate(pacer.observe(p99Ms));

@@ -195,3 +195,18 @@ t.test('the adaptive pacer: halves over the delay target, grows back under half 
   t.equal(pacer.rate, 1000, 'never above the ceiling');
   t.throws(() => new AdaptivePacer({ maxBytesPerSecond: 10, minBytesPerSecond: 20, targetDelayMs: 10 }), 'a floor above the ceiling is refused');
 });
+
+t.test('the pacer reads the loop delay, not the sampling interval (Node records both summed)', async (t) => {
+  const { loopDelayMs } = await import('../src/transfer/index.js');
+  const { monitorEventLoopDelay } = await import('node:perf_hooks');
+  const resolutionMs = 10;
+  const histogram = monitorEventLoopDelay({ resolution: resolutionMs });
+  histogram.enable();
+  // Wait for several samples (an awaited count of intervals, not a guess at a duration).
+  for (let i = 0; i < 100 && histogram.count < 5; i++) await new Promise((resolve) => setTimeout(resolve, resolutionMs));
+  histogram.disable();
+  t.ok(histogram.count >= 5, `${histogram.count} samples`);
+  t.ok(histogram.min / 1e6 >= resolutionMs * 0.8, `each sample holds the interval itself (min ${(histogram.min / 1e6).toFixed(1)} ms at a ${resolutionMs} ms resolution)`);
+  t.equal(loopDelayMs(12.5e6, 10), 2.5, 'an interval of 12.5 ms at 10 ms is 2.5 ms of delay');
+  t.equal(loopDelayMs(9.2e6, 10), 0, 'a timer early by a little is no delay');
+});
