@@ -364,3 +364,13 @@ t.test('bulk writes (migration, repair) leave the read cache to client blocks', 
   t.equal(after.misses, before.misses, 'not one miss');
   t.ok((await engine.get('bulk-5'))!.data!.equals(block('bulk-5')), 'a bulk block reads back from the device');
 });
+
+t.test('adoptData: a put keeps the caller\'s bytes, also a view at an offset of a larger buffer', async (t) => {
+  const { engine } = await freshEngine(t);
+  const frame = new Uint8Array(3 * 4096 + 100);
+  for (let i = 0; i < frame.length; i++) frame[i] = (i * 31) & 0xff;
+  const views = [frame.subarray(50, 50 + 4096), Buffer.from(frame.buffer, 50 + 4096, 4096)];
+  await Promise.all(views.map((view, i) => engine.put(`adopted-${i}`, v(1), view, { adoptData: true, background: true })));
+  for (const [i, view] of views.entries()) t.ok((await engine.get(`adopted-${i}`))!.data!.equals(Buffer.from(view)), `view ${i} stored exactly`);
+  await t.rejects(engine.put('adopted-short', v(1), frame.subarray(0, 4095), { adoptData: true }), { code: 'BLOCK_SIZE' });
+});

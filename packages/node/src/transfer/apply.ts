@@ -12,6 +12,8 @@ import type { Clock } from './limiter.js';
 export interface SinkOptions {
   namespace: number;
   background: true;
+  /** Puts: the data is a view into a received frame that nothing reuses; the store may keep it. */
+  adoptData?: true;
 }
 
 /** What the receiver needs of a store; `Engine` fits. Both resolve only once the write is durable. */
@@ -44,7 +46,7 @@ async function applyRecord(sink: TransferSink, namespace: number, record: Transf
     try {
       const result = record.data === undefined
         ? await sink.delete(record.id, record.version, { namespace, background: true })
-        : await sink.put(record.id, record.version, record.data, { namespace, background: true });
+        : await sink.put(record.id, record.version, record.data, { namespace, background: true, adoptData: true });
       return result.applied;
     } catch (error) {
       if (!isEngineError(error, 'BUSY') || attempt >= BUSY_RETRIES_MAX) throw error;
