@@ -230,7 +230,7 @@ export function parseConfig(env: Env): NodeConfig {
     peerConnections: integer(env, 'PEER_CONNECTIONS', 16, 1, 256),
     peerProtocol: oneOf(env, 'PEER_PROTOCOL', PEER_PROTOCOLS, 'binary'),
     transferBytesPerSecond: size(env, 'TRANSFER_RATE', 64 * 1024 * 1024, 64 * 1024),
-    transferPaceDelayMs: duration(env, 'TRANSFER_PACE_DELAY', 0),
+    transferPaceDelayMs: duration(env, 'TRANSFER_PACE_DELAY', 5),
     hintsEnabled: onOff(env, 'HINTS', true),
     hintsMax: integer(env, 'HINTS_MAX', 100_000, 0, 10_000_000),
     hintMaxAgeMs: duration(env, 'HINT_MAX_AGE', 3 * 3_600_000),

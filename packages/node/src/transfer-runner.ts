@@ -19,7 +19,7 @@ const PACE_WINDOW_MS = 250;
 /** Sampling interval of the event-loop delay the pacer reads. */
 const PACE_RESOLUTION_MS = 5;
 /** The pacer never goes below the configured rate divided by this (a transfer always ends). */
-const PACE_FLOOR_DIVISOR = 64;
+const PACE_FLOOR_DIVISOR = 16;
 
 export interface NodeTransferRunnerOptions {
   engine: Engine;

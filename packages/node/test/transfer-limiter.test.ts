@@ -185,10 +185,10 @@ t.test('setRate: what accrued keeps its old rate, later takes pay at the new one
 t.test('the adaptive pacer: halves over the delay target, grows back under half of it, within floor and ceiling', async (t) => {
   const { AdaptivePacer } = await import('../src/transfer/index.js');
   const pacer = new AdaptivePacer({ maxBytesPerSecond: 1000, minBytesPerSecond: 10, targetDelayMs: 10 });
-  t.equal(pacer.rate, 250, 'starts at a quarter of the ceiling and probes up');
-  t.equal(pacer.observe(2), 350, 'well under the target: one step (a tenth of the ceiling) up');
-  t.equal(pacer.observe(7), 350, 'between half the target and the target: held');
-  t.equal(pacer.observe(25), 175, 'over the target: halved');
+  t.equal(pacer.rate, 62.5, 'starts at a sixteenth of the ceiling and probes up');
+  t.equal(pacer.observe(2), 162.5, 'well under the target: one step (a tenth of the ceiling) up');
+  t.equal(pacer.observe(7), 162.5, 'between half the target and the target: held');
+  t.equal(pacer.observe(25), 81.25, 'over the target: halved');
   for (let i = 0; i < 20; i++) pacer.observe(50);
   t.equal(pacer.rate, 10, 'never below the floor');
   for (let i = 0; i < 30; i++) pacer.observe(0);

@@ -216,7 +216,7 @@ export async function runMigrationBench(options: MigrationBenchOptions, progress
     [
       '# Migration benchmark (3 → 4 nodes)',
       '',
-      `${blocks} blocks (${options.megabytes} MiB of data, RF 3) on durable file devices, each run on a fresh cluster; GET probe of ${PROBE_CONCURRENCY} closed-loop clients. Limits raised: \`TRANSFER_RATE=${options.transferRate}\`; defaults: 64 MiB/s per node (pacing is off in both). Produced by \`bench/migration\` on ${result.date}.`,
+      `${blocks} blocks (${options.megabytes} MiB of data, RF 3) on durable file devices, each run on a fresh cluster; GET probe of ${PROBE_CONCURRENCY} closed-loop clients. Limits raised: \`TRANSFER_RATE=${options.transferRate}\`, pacing off; defaults: 64 MiB/s per node, paced at a 5 ms event-loop delay. Produced by \`bench/migration\` on ${result.date}.`,
       '',
       '| figure | limits raised | default limits |',
       '|---|---|---|',

@@ -25,8 +25,9 @@ export class AdaptivePacer {
     assert.ok(options.minBytesPerSecond > 0 && options.minBytesPerSecond <= options.maxBytesPerSecond, 'a floor within the ceiling');
     assert.ok(options.targetDelayMs > 0, 'a positive delay target');
     this.step = options.stepBytesPerSecond ?? options.maxBytesPerSecond / 10;
-    // Start low and probe up: a migration starting on a busy node should not hit it at full rate.
-    this.rateValue = Math.max(options.minBytesPerSecond, options.maxBytesPerSecond / 4);
+    // Start low and probe up: a migration starting on a busy node should not hit it at full rate
+    // (from a quarter, the first second of a 3 → 4 migration on 2 cores still tripled client p99).
+    this.rateValue = Math.max(options.minBytesPerSecond, options.maxBytesPerSecond / 16);
   }
 
   get rate(): number {
