@@ -10,7 +10,7 @@ import type { PeerTransport } from './peer-transport.js';
 import type { MigrationEvent } from './migration/protocol.js';
 import type { TransferRunner } from './migration-executor.js';
 import type { CatchUpResult } from './repair/index.js';
-import { AdaptivePacer, ByteRateLimiter, loopDelayMs, TransferTask, type ChecksumHasher } from './transfer/index.js';
+import { AdaptivePacer, ByteRateLimiter, COMPARE_CHARGE_BYTES_PER_RECORD, loopDelayMs, pacedBurstBytes, TransferTask, type ChecksumHasher } from './transfer/index.js';
 
 /** Progress reports per transfer at most every this often (the FSM only needs them against stalls). */
 const PROGRESS_REPORT_MS = 500;
@@ -51,7 +51,7 @@ export class NodeTransferRunner implements TransferRunner {
     const targetDelayMs = options.paceDelayMs ?? 0;
     if (targetDelayMs > 0) {
       this.pacer = new AdaptivePacer({ maxBytesPerSecond: options.bytesPerSecond, minBytesPerSecond: Math.max(64 * 1024, options.bytesPerSecond / PACE_FLOOR_DIVISOR), targetDelayMs });
-      this.limiter.setRate(this.pacer.rate);
+      this.limiter.setRate(this.pacer.rate, pacedBurstBytes(this.pacer.rate));
     }
   }
 
@@ -111,6 +111,8 @@ export class NodeTransferRunner implements TransferRunner {
       signal.throwIfAborted();
       const result = await this.options.catchUp(transfer.range, peer, signal);
       progressed();
+      // The comparison is paid for like the bytes it stands in for, so catch-ups are paced too.
+      await this.limiter.take(result.recordsCompared * COMPARE_CHARGE_BYTES_PER_RECORD, signal);
       if (result.differed) this.options.log.info({ transferId, peer, applied: result.applied, bytes: result.bytes }, 'caught up with an old owner before streaming a range');
     }
     // A transfer to itself stands in for a receiver that is down (plan.ts): the catch-up was all of it.
@@ -147,7 +149,8 @@ export class NodeTransferRunner implements TransferRunner {
       const p99Ms = loopDelayMs(delay.percentile(99), PACE_RESOLUTION_MS);
       delay.reset();
       const before = this.limiter.rate;
-      this.limiter.setRate(pacer.observe(p99Ms));
+      const rate = pacer.observe(p99Ms);
+      this.limiter.setRate(rate, pacedBurstBytes(rate));
       if (this.limiter.rate < before / 1.9) this.options.log.debug({ p99Ms, bytesPerSecond: this.limiter.rate }, 'transfers slowed down: this node is busy');
     }, PACE_WINDOW_MS);
     timer.unref();

@@ -182,6 +182,20 @@ t.test('setRate: what accrued keeps its old rate, later takes pay at the new one
   t.throws(() => limiter.setRate(0), 'a rate stays positive');
 });
 
+t.test('setRate with a smaller burst: what accrued at the fast rate does not pour out at once', async (t) => {
+  const { pacedBurstBytes } = await import('../src/transfer/index.js');
+  const clock = steppingClock();
+  const fast = 64 * 1024 * 1024;
+  const limiter = new ByteRateLimiter({ bytesPerSecond: fast, burstBytes: fast / 4, clock });
+  const slow = fast / 16;
+  limiter.setRate(slow, pacedBurstBytes(slow));
+  t.equal(limiter.burst, slow / 4, 'a paced burst is a quarter second of the paced rate');
+  await limiter.take(fast / 4); // what the full bucket alone would have let through at once
+  t.equal(clock.nowMs(), ((fast / 4 - slow / 4) * 1000) / slow, 'all but the new burst waits for the paced rate');
+  t.equal(pacedBurstBytes(1000), 256 * 1024, 'a slow rate still gets whole transfer batches');
+  t.throws(() => limiter.setRate(slow, 0), { code: 'BAD_OPTION' }, 'a burst stays positive');
+});
+
 t.test('the adaptive pacer: halves over the delay target, grows back under half of it, within floor and ceiling', async (t) => {
   const { AdaptivePacer } = await import('../src/transfer/index.js');
   const pacer = new AdaptivePacer({ maxBytesPerSecond: 1000, minBytesPerSecond: 10, targetDelayMs: 10 });

@@ -81,6 +81,8 @@ export interface CatchUpResult {
   /** Records that changed a store (either side), and bytes streamed (both ways). */
   applied: number;
   bytes: number;
+  /** Records of the range this node hashed (the peer hashed about as many): the comparison's cost. */
+  recordsCompared: number;
 }
 
 export class Repairer {
@@ -241,7 +243,7 @@ export class Repairer {
   async catchUp(arc: Arc, peerName: string, signal?: AbortSignal): Promise<CatchUpResult> {
     const addr = this.options.addressOf(peerName);
     if (!addr) throw new TransferError('REFUSED', `no address is known for node "${peerName}"`);
-    const totals: CatchUpResult = { differed: false, applied: 0, bytes: 0 };
+    const totals: CatchUpResult = { differed: false, applied: 0, bytes: 0, recordsCompared: 0 };
     const exchange: Exchange = {
       peer: { name: peerName, addr },
       signal: signal ? AbortSignal.any([this.stopping.signal, signal]) : this.stopping.signal,
@@ -254,6 +256,7 @@ export class Repairer {
     };
     const depth = this.limits.depth;
     const local = await buildLocalTree(this.options.engine, this.options.hasher, arc, depth, this.onCorrupt);
+    totals.recordsCompared = local.records;
     const [result] = await this.withRetries(() => this.client.merkle(addr, { depth, queries: [{ arc, level: 0 }], catchUp: true }, exchange.signal), exchange.signal);
     if (!result || 'missing' in result) throw new TransferError('REFUSED', 'the peer built no tree of the range');
     totals.differed = local.root !== result.hashes[0] && (await this.repairRange(exchange, arc, local, result.tree));

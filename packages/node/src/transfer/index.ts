@@ -10,7 +10,7 @@ export type { ChecksumHasher, OutgoingRecord, StreamHeader, StreamTrailer, Trans
 export { TransferDecoder, type DecodedItem, type DecoderOptions } from './decoder.js';
 export { TransferError, isTransferError, type TransferErrorCode, type TransferErrorDetails } from './errors.js';
 export { ByteRateLimiter, ConcurrencyLimit, systemClock, type ByteRateOptions, type Clock, type ConcurrencyOptions } from './limiter.js';
-export { AdaptivePacer, loopDelayMs, type PacerOptions } from './pacer.js';
+export { AdaptivePacer, COMPARE_CHARGE_BYTES_PER_RECORD, loopDelayMs, pacedBurstBytes, type PacerOptions } from './pacer.js';
 export { type TransferSink } from './apply.js';
 export { DEFAULT_RECEIVE_LIMITS, transferRoutes, type ReceiveLimits, type ReceiveProgress, type TransferRouteOptions } from './receiver.js';
 export { TRANSFER_PATH, type ReceiveSummary } from './protocol.js';

@@ -32,7 +32,7 @@ export interface ByteRateOptions {
  */
 export class ByteRateLimiter {
   private bytesPerSecond: number;
-  private readonly burstBytes: number;
+  private burstBytes: number;
   private readonly clock: Clock;
   private balanceBytes: number;
   private updatedMs: number;
@@ -51,13 +51,21 @@ export class ByteRateLimiter {
     return this.bytesPerSecond;
   }
 
+  get burst(): number {
+    return this.burstBytes;
+  }
+
   /**
-   * Changes the rate from now on (the adaptive pacer does). What accrued so far accrued at the old
-   * rate; reservations already waiting keep the wait they were given.
+   * Changes the rate (and the burst, when given) from now on: the adaptive pacer does. What accrued
+   * so far accrued at the old rate, but never beyond the new burst: a bucket filled at a fast rate
+   * must not pour out at once after a slow-down (a 16 MiB burst sized for 64 MiB/s let the first
+   * 16 MiB of every paced migration go unpaced). Reservations already waiting keep their wait.
    */
-  setRate(bytesPerSecond: number): void {
+  setRate(bytesPerSecond: number, burstBytes = this.burstBytes): void {
     checkPositive('bytesPerSecond', bytesPerSecond);
+    checkPositive('burstBytes', burstBytes);
     const nowMs = this.clock.nowMs();
+    this.burstBytes = burstBytes;
     this.balanceBytes = Math.min(this.burstBytes, this.balanceBytes + ((nowMs - this.updatedMs) * this.bytesPerSecond) / 1000);
     this.updatedMs = nowMs;
     this.bytesPerSecond = bytesPerSecond;

@@ -53,3 +53,26 @@ export class AdaptivePacer {
 export function loopDelayMs(intervalNs: number, resolutionMs: number): number {
   return Math.max(0, intervalNs / 1e6 - resolutionMs);
 }
+
+/** Seconds of the current rate a limiter may grant at once (its burst) while paced. */
+const PACED_BURST_SECONDS = 0.25;
+/** The smallest burst: a couple of transfer batches, so a slow rate still sends whole batches. */
+const PACED_BURST_BYTES_MIN = 256 * 1024;
+
+/**
+ * The burst for a paced rate: a quarter second of it. A burst sized once for the configured rate
+ * (16 MiB at 64 MiB/s) was four seconds of the pacer's floor, and every paced migration began by
+ * sending it unpaced: the worst second of client latency of the whole migration.
+ */
+export function pacedBurstBytes(bytesPerSecond: number): number {
+  return Math.max(PACED_BURST_BYTES_MIN, Math.floor(bytesPerSecond * PACED_BURST_SECONDS));
+}
+
+/**
+ * Bytes a range comparison is charged on the transfer limiter per record hashed on this node. A
+ * migration sender's catch-up scans the range here and on the old owner it compares with (two
+ * header reads and hashes per record, about a quarter of what sending a 4 KiB block costs both
+ * ends), and moves nothing when they agree; left unpaced, a few hundred of them at the start of a
+ * migration raised client latency while the streams themselves sat at the pacer's floor.
+ */
+export const COMPARE_CHARGE_BYTES_PER_RECORD = 1024;
