@@ -55,7 +55,7 @@ t.test('the summary judges each headline figure against its goal and names what 
     date: '2026-12-03T10:00:00.000Z',
     rows: [
       { case: 'PUT quorum', concurrency: 64, cluster: load(7_000, 12), baseline: load(10_000, 3), ratio: 0.7 },
-      { case: 'GET one', concurrency: 64, cluster: load(5_000, 9), baseline: load(10_000, 3), ratio: 0.5 },
+      { case: 'GET one', concurrency: 64, cluster: { ...load(5_000, 9), serverCpuUsPerOp: 49, clientCpuUsPerOp: 35 }, baseline: { ...load(10_000, 3), serverCpuUsPerOp: 15, clientCpuUsPerOp: 23 }, ratio: 0.5 },
     ],
     protocols: [{ case: 'PUT quorum', binary: load(4_000, 20), http: load(2_000, 40) }],
     clients: [{ case: 'GET quorum', plain: load(1_000, 20), ringAware: load(1_500, 15) }],
@@ -64,6 +64,7 @@ t.test('the summary judges each headline figure against its goal and names what 
   const summary = await renderSummary(dir);
   t.match(summary, /\| cluster 2026-12-03 \| PUT quorum, 64 concurrent \| 7,000 ops\/s, p99 12\.0 ms \| 70% of bare node:http \(10,000 ops\/s\) \| ≥ 60%, p99 ≤ 15 ms \| met \|/);
   t.match(summary, /GET one, 64 concurrent .* 50% of bare .* ≥ 80%, p99 ≤ 15 ms \| \*\*not met\*\* \|/);
+  t.match(summary, /50% of bare node:http \(10,000 ops\/s; CPU 49 µs\/op over the nodes \+ 35 in the load generator vs 15 \+ 23 in the load generator\)/);
   t.match(summary, /PUT quorum, binary replication \| 4,000 ops\/s \| 2\.00× HTTP replication/);
   t.match(summary, /GET quorum, ring-aware \| 1,500 ops\/s \| 1\.50× the plain client .* met \|/);
   t.match(summary, /3→4 with 256 MiB, limits raised \| 20\.0 MB\/s.*\*\*not met\*\*/);

@@ -84,7 +84,7 @@ export async function runClusterBench(options: ClusterBenchOptions, progress: (l
       const cpuAfter = processCpuMs(pids);
       // The servers' CPU per operation: a figure the machine's noise moves far less than ops/s.
       if (cpuBefore !== undefined && cpuAfter !== undefined && result.ops > 0) result.serverCpuUsPerOp = ((cpuAfter - cpuBefore) * 1000) / result.ops;
-      progress(`  ${result.opsPerSecond.toFixed(0)} ops/s, p50 ${result.p50Ms.toFixed(2)} ms, p99 ${result.p99Ms.toFixed(2)} ms, errors ${result.errors}${result.serverCpuUsPerOp === undefined ? '' : `, server CPU ${result.serverCpuUsPerOp.toFixed(0)} µs/op`}`);
+      progress(`  ${result.opsPerSecond.toFixed(0)} ops/s, p50 ${result.p50Ms.toFixed(2)} ms, p99 ${result.p99Ms.toFixed(2)} ms, errors ${result.errors}${result.serverCpuUsPerOp === undefined ? '' : `, server CPU ${result.serverCpuUsPerOp.toFixed(0)} µs/op`}, client CPU ${result.clientCpuUsPerOp.toFixed(0)} µs/op`);
       results.push({ target, op: spec.op, level: spec.level, result });
     }
   };
@@ -164,6 +164,7 @@ const GOALS: { case: string; issue3: number; issue9: number }[] = [
 const P99_GOAL_MS = { issue3: 25, issue9: 15 };
 
 const cpu = (result: LoadResult) => (result.serverCpuUsPerOp === undefined ? '—' : result.serverCpuUsPerOp.toFixed(0));
+const clientCpu = (result: LoadResult) => result.clientCpuUsPerOp.toFixed(0);
 
 async function writeResults(dir: string, results: readonly MeasuredCase[], durationMs: number): Promise<void> {
   await mkdir(dir, { recursive: true });
@@ -198,11 +199,11 @@ async function writeResults(dir: string, results: readonly MeasuredCase[], durat
     '',
     `3 peers, RF 3, durable file devices, closed-loop load of 4 KiB blocks over ${KEYS} keys spread over all nodes, ${durationMs / 1000} s per case; baseline: a bare node:http server with a Map, same load generator, same run. Machine: ${machine.cpus} × ${machine.cpuModel}, Node ${machine.node}. Produced by \`bench/cluster\` on ${json.date}.`,
     '',
-    'Server CPU: user + system time of every node process (of the baseline server) per operation, from /proc — what a request costs, which the shared machine\'s noise moves far less than ops/s.',
+    'Server CPU: user + system time of every node process (of the baseline server) per operation, from /proc — what a request costs, which the shared machine\'s noise moves far less than ops/s. Client CPU: the same for the load generator, which runs on the same cores; cores ÷ (server + client µs/op) is the most a case could reach on this machine.',
     '',
-    '| case | concurrency | cluster ops/s | p50 ms | p99 ms | errors | node CPU µs/op | baseline ops/s | baseline p99 ms | baseline CPU µs/op | ratio |',
-    '|---|---|---|---|---|---|---|---|---|---|---|',
-    ...rows.map((row) => `| ${row.case} | ${row.concurrency} | ${row.cluster.opsPerSecond.toFixed(0)} | ${row.cluster.p50Ms.toFixed(2)} | ${row.cluster.p99Ms.toFixed(2)} | ${row.cluster.errors} | ${cpu(row.cluster)} | ${row.baseline.opsPerSecond.toFixed(0)} | ${row.baseline.p99Ms.toFixed(2)} | ${cpu(row.baseline)} | ${(row.ratio * 100).toFixed(0)}% |`),
+    '| case | concurrency | cluster ops/s | p50 ms | p99 ms | errors | node CPU µs/op | client CPU µs/op | baseline ops/s | baseline p99 ms | baseline CPU µs/op | client CPU µs/op | ratio |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|---|',
+    ...rows.map((row) => `| ${row.case} | ${row.concurrency} | ${row.cluster.opsPerSecond.toFixed(0)} | ${row.cluster.p50Ms.toFixed(2)} | ${row.cluster.p99Ms.toFixed(2)} | ${row.cluster.errors} | ${cpu(row.cluster)} | ${clientCpu(row.cluster)} | ${row.baseline.opsPerSecond.toFixed(0)} | ${row.baseline.p99Ms.toFixed(2)} | ${cpu(row.baseline)} | ${clientCpu(row.baseline)} | ${(row.ratio * 100).toFixed(0)}% |`),
     '',
     `## Goals at ${PROTOCOL_CONCURRENCY} concurrent`,
     '',

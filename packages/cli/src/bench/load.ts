@@ -28,6 +28,12 @@ export interface LoadResult {
   maxMs: number;
   /** CPU the servers (every node of a cluster) spent per operation, in µs, when measured. */
   serverCpuUsPerOp?: number;
+  /**
+   * CPU the load generator itself (this process: user + system, every thread) spent per operation,
+   * in µs. It shares the machine's cores with the servers, so with it a case's CPU ceiling shows:
+   * cores / (client + server µs per op).
+   */
+  clientCpuUsPerOp: number;
 }
 
 export async function runLoad(urls: readonly string[], spec: LoadCase): Promise<LoadResult> {
@@ -50,6 +56,7 @@ export async function runLoad(urls: readonly string[], spec: LoadCase): Promise<
  * false is an error. `random` is a cheap deterministic generator (the load shape is not measured).
  */
 export async function runClosedLoop(spec: { name: string; concurrency: number; durationMs: number }, call: (random: () => number) => Promise<boolean>): Promise<LoadResult> {
+  const cpuBefore = process.cpuUsage();
   const latencies = new Float64Array(Math.min(SAMPLES_MAX, spec.concurrency * spec.durationMs * 50));
   let samples = 0;
   let ops = 0;
@@ -75,6 +82,7 @@ export async function runClosedLoop(spec: { name: string; concurrency: number; d
   };
   await Promise.all(Array.from({ length: spec.concurrency }, () => worker()));
   const elapsedMs = performance.now() - started;
+  const cpu = process.cpuUsage(cpuBefore);
   const sorted = latencies.subarray(0, samples).sort();
   const quantile = (q: number) => (samples ? sorted[Math.min(samples - 1, Math.floor(q * samples))]! : 0);
   return {
@@ -86,5 +94,6 @@ export async function runClosedLoop(spec: { name: string; concurrency: number; d
     p50Ms: quantile(0.5),
     p99Ms: quantile(0.99),
     maxMs: samples ? sorted[samples - 1]! : 0,
+    clientCpuUsPerOp: ops > 0 ? (cpu.user + cpu.system) / ops : 0,
   };
 }

@@ -8,6 +8,7 @@ interface LoadFigures {
   opsPerSecond: number;
   p99Ms: number;
   serverCpuUsPerOp?: number;
+  clientCpuUsPerOp?: number;
 }
 
 interface ClusterJson {
@@ -94,7 +95,8 @@ function clusterRows(cluster: ClusterJson): string[] {
   for (const [name, goal, p99Goal] of [['PUT quorum', 0.6, 15], ['GET quorum', 0.6, 15], ['GET one', 0.8, 15]] as const) {
     const row = at64(name);
     if (!row) continue;
-    const cpu = row.cluster.serverCpuUsPerOp !== undefined && row.baseline.serverCpuUsPerOp !== undefined ? `; CPU ${row.cluster.serverCpuUsPerOp.toFixed(0)} µs/op over the nodes vs ${row.baseline.serverCpuUsPerOp.toFixed(0)}` : '';
+    const client = (result: LoadFigures) => (result.clientCpuUsPerOp === undefined ? '' : ` + ${result.clientCpuUsPerOp.toFixed(0)} in the load generator`);
+    const cpu = row.cluster.serverCpuUsPerOp !== undefined && row.baseline.serverCpuUsPerOp !== undefined ? `; CPU ${row.cluster.serverCpuUsPerOp.toFixed(0)} µs/op over the nodes${client(row.cluster)} vs ${row.baseline.serverCpuUsPerOp.toFixed(0)}${client(row.baseline)}` : '';
     rows.push(`| cluster ${date} | ${name}, 64 concurrent | ${rate(row.cluster.opsPerSecond)} ops/s, p99 ${row.cluster.p99Ms.toFixed(1)} ms | ${percent(row.ratio)} of bare node:http (${rate(row.baseline.opsPerSecond)} ops/s${cpu}) | ≥ ${percent(goal)}, p99 ≤ ${p99Goal} ms | ${verdict(row.ratio >= goal && row.cluster.p99Ms <= p99Goal)} |`);
   }
   for (const protocol of cluster.protocols ?? []) {
