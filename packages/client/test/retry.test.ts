@@ -161,3 +161,24 @@ t.test('time budgets: per attempt, per call, and cancellation', async (t) => {
   await t.rejects(solo.get('t', { signal: controller.signal }), { constructor: TransportError, code: 'ABORTED', attempts: 1 }, 'the caller cancels');
   await t.rejects(solo.get('t', { signal: AbortSignal.abort() }), { code: 'ABORTED' }, 'an already aborted signal');
 });
+
+t.test('an answer whose body stalls half way times out, or is cancelled, and the next call is answered', async (t) => {
+  const { nodes } = await startFakeCluster(t, 1);
+  const node = nodes[0]!;
+  // Headers and 2 KiB of the 4 KiB body, then nothing: the attempt ends inside the body read.
+  node.fault = (seen, res) => {
+    if (!seen.path.startsWith('/block/stall')) return false;
+    res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': 4096, etag: '"v1"' });
+    res.write(Buffer.alloc(2048));
+    return true;
+  };
+  const client = await clientFor(t, [node], { attemptTimeoutMs: 200, retries: 0 });
+  const started = Date.now();
+  await t.rejects(client.get('stall-1'), { constructor: TransportError, code: 'TIMEOUT', attempts: 1 }, 'the attempt timeout ends the body read');
+  t.ok(Date.now() - started >= 150, 'after the attempt timeout');
+  const controller = new AbortController();
+  setTimeout(() => controller.abort(), 50);
+  await t.rejects(client.get('stall-2', { signal: controller.signal, timeoutMs: 5_000 }), { constructor: TransportError, code: 'ABORTED' }, 'the caller cancels inside the body read');
+  await client.put('after', block);
+  t.same((await client.get('after'))?.data, block, 'the client still works');
+});
