@@ -38,6 +38,8 @@ export const DEFAULT_RESERVE_SLOTS = 64;
 const RANGE_CHUNK_ENTRIES = 4096;
 /** Reads in flight while iterating a range. */
 const RANGE_READ_AHEAD = 16;
+/** Yielding snapshot builds tried per chunk before one is built and used in a single turn. */
+const SNAPSHOT_ATTEMPTS_MAX = 3;
 /** Corrupt blocks a scrub lists (it counts all of them). */
 const SCRUB_MAX_REPORTED = 10_000;
 
@@ -178,6 +180,8 @@ export class Engine {
   private growing: Promise<unknown> = Promise.resolve();
   /** Sorted key positions for arc scans, built by the first one (range-snapshot.ts). */
   private rangeSnapshot: RangeSnapshot | undefined;
+  /** The snapshot being built, shared by every scan that waits for it. */
+  private rangeSnapshotBuild: Promise<RangeSnapshot> | undefined;
 
   private constructor(
     private readonly core: EngineCore,
@@ -337,7 +341,7 @@ export class Engine {
     let fromDistance = 0n;
     for (;;) {
       this.checkOpen();
-      const chunk = this.collectChunk(namespace, window, fromDistance);
+      const chunk = await this.collectChunk(namespace, window, fromDistance);
       yield* this.readChunk(window, namespace, chunk.distances, options);
       if (chunk.complete || chunk.distances.length === 0) return;
       fromDistance = chunk.distances[chunk.distances.length - 1]! + 1n;
@@ -346,14 +350,32 @@ export class Engine {
 
   /**
    * One ordered chunk of the index: a pass over the whole table for the whole ring (it visits every
-   * entry anyway), the sorted snapshot and its journal for an arc (range-snapshot.ts).
+   * entry anyway), the sorted snapshot and its journal for an arc (range-snapshot.ts). A snapshot
+   * is built yielding to the event loop (client requests keep being served while it sorts), once
+   * for every scan that needs it; while it builds there is no snapshot to use, since the journal
+   * was restarted for the new one.
    */
-  private collectChunk(namespace: number, window: RingWindow, fromDistance: bigint): RangeChunk {
+  private async collectChunk(namespace: number, window: RingWindow, fromDistance: bigint): Promise<RangeChunk> {
     if (window.whole) return collectRangeChunk(this.core.index, namespace, window, fromDistance, RANGE_CHUNK_ENTRIES);
-    const chunk = this.rangeSnapshot?.collect(this.core.index, namespace, window, fromDistance, RANGE_CHUNK_ENTRIES);
-    if (chunk !== undefined) return chunk;
+    for (let attempt = 0; attempt < SNAPSHOT_ATTEMPTS_MAX; attempt++) {
+      const snapshot = this.rangeSnapshot ?? (await this.buildRangeSnapshot());
+      const chunk = snapshot.collect(this.core.index, namespace, window, fromDistance, RANGE_CHUNK_ENTRIES);
+      if (chunk !== undefined) return chunk;
+      // Its journal overflowed: stale.
+      if (this.rangeSnapshot === snapshot) this.rangeSnapshot = undefined;
+    }
+    // Inserts kept overflowing the journal between a build and its first use: build and use it in
+    // one turn, which nothing can come between.
     this.rangeSnapshot = RangeSnapshot.build(this.core.index);
     return this.rangeSnapshot.collect(this.core.index, namespace, window, fromDistance, RANGE_CHUNK_ENTRIES)!;
+  }
+
+  private buildRangeSnapshot(): Promise<RangeSnapshot> {
+    this.rangeSnapshot = undefined;
+    this.rangeSnapshotBuild ??= RangeSnapshot.buildYielding(this.core.index, () => new Promise((resolve) => setImmediate(resolve)))
+      .then((snapshot) => (this.rangeSnapshot = snapshot))
+      .finally(() => (this.rangeSnapshotBuild = undefined));
+    return this.rangeSnapshotBuild;
   }
 
   /** Every record of a namespace, in ring order. */

@@ -128,6 +128,44 @@ export class KeyIndex {
     journal[at + 2] = low;
   }
 
+  // For range snapshots (range-snapshot.ts), which scan millions of keys in one turn: two passes
+  // reading the table directly (accessor or callback calls per key cost two to three times as much).
+
+  /** Per namespace present, its keys counted by the top byte of their position (256 counts). */
+  countByTopByte(): (Uint32Array | undefined)[] {
+    const counts: (Uint32Array | undefined)[] = new Array<Uint32Array | undefined>(256).fill(undefined);
+    const table = this.table;
+    const end = this.capacity * WORDS;
+    for (let base = 0; base < end; base += WORDS) {
+      const meta = table[base + META]!;
+      if (meta === 0) continue;
+      const namespace = meta & 0xff;
+      const perByte = counts[namespace] ?? (counts[namespace] = new Uint32Array(256));
+      perByte[table[base + HIGH]! >>> 24]!++;
+    }
+    return counts;
+  }
+
+  /**
+   * Writes every key's position as one 64-bit value into `words[namespace]` (pairs of 32-bit words,
+   * the low one at `lowWord`), at the entry `next[namespace][top byte]`, which it advances.
+   */
+  placeByTopByte(words: readonly (Uint32Array | undefined)[], next: readonly (Uint32Array | undefined)[], lowWord: number): void {
+    const table = this.table;
+    const end = this.capacity * WORDS;
+    const highWord = 1 - lowWord;
+    for (let base = 0; base < end; base += WORDS) {
+      const meta = table[base + META]!;
+      if (meta === 0) continue;
+      const namespace = meta & 0xff;
+      const high = table[base + HIGH]!;
+      const entry = next[namespace]![high >>> 24]!++ * 2;
+      const target = words[namespace]!;
+      target[entry + lowWord] = table[base + LOW]!;
+      target[entry + highWord] = high;
+    }
+  }
+
   // Raw access for ordered range collection (range.ts); a table position is valid until the next set().
   get tableSize(): number {
     return this.capacity;

@@ -127,3 +127,52 @@ t.test('range chunks equal a brute-force filter, across wraps, removals and grow
   snapshot = RangeSnapshot.build(index);
   check('after a rebuild');
 });
+
+t.test('a yielding snapshot build sorts like the one-go build, lets other work run, and journals keys inserted meanwhile', async (t) => {
+  const next = random64(11n);
+  const index = new KeyIndex();
+  const present = new Set<bigint>();
+  const add = (p: bigint) => {
+    index.set(0, high(p), low(p), present.size, false);
+    present.add(p);
+  };
+  // Enough keys for several pieces of the sort; some share a top byte with many others, some sit
+  // at the edges of the top-byte buckets.
+  for (let i = 0; i < 150_000; i++) add(next());
+  for (let i = 0; i < 64; i++) add((BigInt(i) << 56n) | 0x00ff_ffff_ffff_ffffn);
+  for (let i = 0; i < 64; i++) add(BigInt(i) << 56n);
+  let yields = 0;
+  let insertedMeanwhile = 0;
+  const snapshot = await RangeSnapshot.buildYielding(index, async () => {
+    yields++;
+    // Other work between two pieces: a client write of a new key.
+    if (yields <= 3) {
+      for (let i = 0; i < 500; i++) add(next());
+      insertedMeanwhile += 500;
+    }
+    await new Promise((resolve) => setImmediate(resolve));
+  });
+  t.ok(yields >= 2, `the sort yielded ${yields} times for ${present.size} keys`);
+  t.equal(insertedMeanwhile, Math.min(yields, 3) * 500, 'keys were inserted while it sorted');
+  const collector = (which: RangeSnapshot): Collector => (index, window, from, chunk) => {
+    const result = which.collect(index, 0, window, from, chunk);
+    if (result === undefined) throw new Error('the journal overflowed');
+    return result;
+  };
+  const arcs: [bigint, bigint][] = [[0n, 0n], [U64 - 1000n, 1n << 57n], [(5n << 56n) - 1n, 6n << 56n]];
+  for (let i = 0; i < 20; i++) {
+    const start = next();
+    arcs.push([start, (start + (next() % (1n << 58n))) % U64]);
+  }
+  const check = (name: string, which: RangeSnapshot) => {
+    for (const [start, end] of arcs) {
+      const expected = bruteForce(present, start, end);
+      const found = collectAll(index, start, end, 4096, collector(which), present);
+      if (found.length !== expected.length || found.some((p, i) => p !== expected[i])) t.fail(`${name}: arc (${start}, ${end}]: ${found.length} found, ${expected.length} expected`);
+    }
+  };
+  check('yielding', snapshot);
+  // (A build restarts the index's journal: the one-go snapshot is checked after the yielding one.)
+  check('one go', RangeSnapshot.build(index));
+  t.pass(`${arcs.length} arcs in order from both builds, the keys inserted during the yielding one included`);
+});
