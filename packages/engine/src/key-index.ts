@@ -20,6 +20,9 @@ const MIN_CAPACITY = 1024;
 /** 2^28 entries × 16 B = 4 GiB of index: far beyond what one process should hold. */
 const MAX_CAPACITY = 2 ** 28;
 export const INDEX_BYTES_PER_ENTRY = WORDS * 4;
+/** The layout of a table slice (tableSlice): words per position, and where each field is; META 0 = empty, its low byte the namespace. */
+export const TABLE_WORDS = WORDS;
+export const TABLE_FIELDS = Object.freeze({ high: HIGH, low: LOW, meta: META });
 
 export class KeyIndex {
   private capacity = 0;
@@ -30,6 +33,7 @@ export class KeyIndex {
   private journal: Uint32Array | undefined;
   private journalLength = 0;
   private journalOverflowed = false;
+  private layoutChangeCount = 0;
 
   constructor(expectedEntries = 0) {
     this.allocate(capacityFor(expectedEntries));
@@ -92,6 +96,7 @@ export class KeyIndex {
     }
     table.fill(0, hole * WORDS, hole * WORDS + WORDS);
     this.count--;
+    this.layoutChangeCount++;
     return removed;
   }
 
@@ -128,42 +133,19 @@ export class KeyIndex {
     journal[at + 2] = low;
   }
 
-  // For range snapshots (range-snapshot.ts), which scan millions of keys in one turn: two passes
-  // reading the table directly (accessor or callback calls per key cost two to three times as much).
-
-  /** Per namespace present, its keys counted by the top byte of their position (256 counts). */
-  countByTopByte(): (Uint32Array | undefined)[] {
-    const counts: (Uint32Array | undefined)[] = new Array<Uint32Array | undefined>(256).fill(undefined);
-    const table = this.table;
-    const end = this.capacity * WORDS;
-    for (let base = 0; base < end; base += WORDS) {
-      const meta = table[base + META]!;
-      if (meta === 0) continue;
-      const namespace = meta & 0xff;
-      const perByte = counts[namespace] ?? (counts[namespace] = new Uint32Array(256));
-      perByte[table[base + HIGH]! >>> 24]!++;
-    }
-    return counts;
+  /**
+   * Counts the changes that move entries between table positions (removals, with their backward
+   * shifts, and rehashes). A scan spread over several turns (range snapshots) that sees it change
+   * may have missed an entry and starts again; inserts and updates move nothing.
+   */
+  get layoutChanges(): number {
+    return this.layoutChangeCount;
   }
 
-  /**
-   * Writes every key's position as one 64-bit value into `words[namespace]` (pairs of 32-bit words,
-   * the low one at `lowWord`), at the entry `next[namespace][top byte]`, which it advances.
-   */
-  placeByTopByte(words: readonly (Uint32Array | undefined)[], next: readonly (Uint32Array | undefined)[], lowWord: number): void {
-    const table = this.table;
-    const end = this.capacity * WORDS;
-    const highWord = 1 - lowWord;
-    for (let base = 0; base < end; base += WORDS) {
-      const meta = table[base + META]!;
-      if (meta === 0) continue;
-      const namespace = meta & 0xff;
-      const high = table[base + HIGH]!;
-      const entry = next[namespace]![high >>> 24]!++ * 2;
-      const target = words[namespace]!;
-      target[entry + lowWord] = table[base + LOW]!;
-      target[entry + highWord] = high;
-    }
+  /** A copy of the table's words for positions [from, to): TABLE_WORDS per position, see TABLE_FIELDS. */
+  tableSlice(from: number, to: number): Uint32Array {
+    assert(Number.isInteger(from) && Number.isInteger(to) && 0 <= from && from <= to && to <= this.capacity, 'a table slice lies inside the table');
+    return this.table.slice(from * WORDS, to * WORDS);
   }
 
   // Raw access for ordered range collection (range.ts); a table position is valid until the next set().
@@ -227,6 +209,7 @@ export class KeyIndex {
   }
 
   private rehash(capacity: number): void {
+    this.layoutChangeCount++;
     const old = this.table;
     this.allocate(capacity);
     for (let base = 0; base < old.length; base += WORDS) {

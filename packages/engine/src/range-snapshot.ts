@@ -7,7 +7,7 @@
 // and skips them (range scans are weakly consistent, as with the table pass). When the journal
 // overflows, the next chunk sorts afresh.
 import { assert } from './errors.js';
-import type { KeyIndex } from './key-index.js';
+import { TABLE_FIELDS, TABLE_WORDS, type KeyIndex } from './key-index.js';
 import type { RangeChunk, RingWindow } from './range.js';
 
 const U64_LIMIT = 1n << 64n;
@@ -20,31 +20,37 @@ export class RangeSnapshot {
 
   /** Sorts the positions of every key of `index` and starts its journal, in one go. */
   static build(index: KeyIndex): RangeSnapshot {
-    const pending = scanIntoBuckets(index);
-    for (const namespace of pending) for (let bucket = 0; bucket < BUCKETS; bucket++) sortBucket(namespace, bucket);
-    return new RangeSnapshot(new Map(pending.map((namespace) => [namespace.namespace, namespace.positions])));
+    const steps = buildSteps(index, (byNamespace) => new RangeSnapshot(byNamespace));
+    for (;;) {
+      const step = steps.next();
+      if (step.done) {
+        assert(step.value !== undefined, 'a range snapshot built in one turn sees one state of the index');
+        return step.value;
+      }
+    }
   }
 
   /**
-   * The same, letting `yieldNow` run other work between pieces of the sort (at most about
-   * SORT_ENTRIES_PER_PIECE keys each): sorting every position at once held the event loop for the
-   * whole sort, 15 ms at 65k keys, half a second at 4M, seconds for the largest devices, at the start
-   * of every migration. The table scan itself stays in one piece, so it sees one state of the index,
-   * and the journal starts with it: a key inserted while the sort runs is in the journal.
+   * The same, letting `yieldNow` run other work between pieces of the scan and of the sort (a few
+   * milliseconds each): done in one go, it held the event loop at the start of every migration for
+   * 15 ms at 65k keys, half a second at 4M, seconds on the largest devices. The journal starts with
+   * the scan, so a key inserted meanwhile is in it; an entry moved meanwhile (a removal or a
+   * rehash) could be missed, so the scan then starts again, and after SCAN_ATTEMPTS_MAX such
+   * attempts the snapshot is built in one go.
    */
   static async buildYielding(index: KeyIndex, yieldNow: () => Promise<void>): Promise<RangeSnapshot> {
-    const pending = scanIntoBuckets(index);
-    let sinceYield = 0;
-    for (const namespace of pending) {
-      for (let bucket = 0; bucket < BUCKETS; bucket++) {
-        sinceYield += sortBucket(namespace, bucket);
-        if (sinceYield >= SORT_ENTRIES_PER_PIECE) {
-          await yieldNow();
-          sinceYield = 0;
+    for (let attempt = 0; attempt < SCAN_ATTEMPTS_MAX; attempt++) {
+      const steps = buildSteps(index, (byNamespace) => new RangeSnapshot(byNamespace));
+      for (;;) {
+        const step = steps.next();
+        if (step.done) {
+          if (step.value !== undefined) return step.value;
+          break;
         }
+        await yieldNow();
       }
     }
-    return new RangeSnapshot(new Map(pending.map((namespace) => [namespace.namespace, namespace.positions])));
+    return RangeSnapshot.build(index);
   }
 
   /** Bytes held by the sorted positions. */
@@ -128,50 +134,101 @@ function upperBound(values: BigUint64Array, target: bigint): number {
 
 /** Positions are bucketed by their top byte: buckets in order, each sorted, make the whole sorted. */
 const BUCKETS = 256;
-/** Keys sorted between two yields of buildYielding (a few milliseconds of sorting). */
-const SORT_ENTRIES_PER_PIECE = 65_536;
+/** Table positions scanned per piece (a 4 MiB copy of the table at most). */
+const SCAN_POSITIONS_PER_PIECE = 1 << 18;
+/** Keys placed or sorted per piece (a few milliseconds of work). */
+const ENTRIES_PER_PIECE = 1 << 16;
+/** Scans started again after entries moved under them, before one is done in a single turn. */
+const SCAN_ATTEMPTS_MAX = 3;
 /** Which 32-bit word of a BigUint64Array element holds its low half (the platform's byte order). */
 const LOW_WORD = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1 ? 0 : 1;
 
-/** One namespace's positions, placed by bucket and not yet sorted within a bucket. */
-interface BucketedPositions {
+/** The keys of one namespace found by the scan, in pieces of (high, low) pairs, counted by top byte. */
+interface ScannedKeys {
   namespace: number;
-  positions: BigUint64Array;
-  /** Where each bucket starts in `positions` (BUCKETS + 1 entries, the last one its length). */
-  starts: Uint32Array;
+  pieces: Uint32Array[];
+  /** Pairs used in the last piece. */
+  lastLength: number;
+  perBucket: Uint32Array;
 }
 
 /**
- * Two passes over the table (count, then place), with no BigInt made per key and no map looked up
- * per key: typed-array words written into the positions' own buffer. Resets the journal first.
+ * The build as steps: it yields between pieces of work, and returns the snapshot, or undefined when
+ * entries of the index moved while it was suspended (the caller starts again). Run without pausing,
+ * nothing can move and it always returns a snapshot.
  */
-function scanIntoBuckets(index: KeyIndex): BucketedPositions[] {
+function* buildSteps(index: KeyIndex, make: (byNamespace: ReadonlyMap<number, BigUint64Array>) => RangeSnapshot): Generator<void, RangeSnapshot | undefined> {
   index.resetJournal(Math.max(JOURNAL_ENTRIES_MIN, Math.ceil(index.size / SNAPSHOT_ENTRIES_PER_JOURNAL_ENTRY)));
-  const counts = index.countByTopByte();
-  const byNamespace: BucketedPositions[] = [];
-  const words: (Uint32Array | undefined)[] = [];
-  const next: (Uint32Array | undefined)[] = [];
-  for (const [namespace, perBucket] of counts.entries()) {
-    if (perBucket === undefined) continue;
+  const layout = index.layoutChanges;
+  const positions = index.tableSize;
+  const scanned: (ScannedKeys | undefined)[] = [];
+  for (let from = 0; from < positions; from += SCAN_POSITIONS_PER_PIECE) {
+    collectSlice(index.tableSlice(from, Math.min(positions, from + SCAN_POSITIONS_PER_PIECE)), scanned);
+    yield;
+    // A key inserted meanwhile is journaled (seen here too, or not); a moved one may be lost.
+    if (index.layoutChanges !== layout) return undefined;
+  }
+  const byNamespace = new Map<number, BigUint64Array>();
+  let sinceYield = 0;
+  for (const keys of scanned) {
+    if (keys === undefined) continue;
     const starts = new Uint32Array(BUCKETS + 1);
-    for (let bucket = 0; bucket < BUCKETS; bucket++) starts[bucket + 1] = starts[bucket]! + perBucket[bucket]!;
-    const positions = new BigUint64Array(starts[BUCKETS]!);
-    byNamespace.push({ namespace, positions, starts });
-    words[namespace] = new Uint32Array(positions.buffer, positions.byteOffset, positions.length * 2);
-    next[namespace] = starts.slice(0, BUCKETS);
+    for (let bucket = 0; bucket < BUCKETS; bucket++) starts[bucket + 1] = starts[bucket]! + keys.perBucket[bucket]!;
+    const sorted = new BigUint64Array(starts[BUCKETS]!);
+    const words = new Uint32Array(sorted.buffer, sorted.byteOffset, sorted.length * 2);
+    const next = starts.slice(0, BUCKETS);
+    // Placed by top byte (the scan's copies, not the index: nothing here can change under it)...
+    for (const [at, piece] of keys.pieces.entries()) {
+      const pairs = at === keys.pieces.length - 1 ? keys.lastLength : piece.length / 2;
+      for (let pair = 0; pair < pairs; pair++) {
+        const high = piece[pair * 2]!;
+        const entry = next[high >>> 24]!++ * 2;
+        words[entry + LOW_WORD] = piece[pair * 2 + 1]!;
+        words[entry + 1 - LOW_WORD] = high;
+      }
+      keys.pieces[at] = EMPTY_PIECE; // its memory can go
+      yield;
+    }
+    for (let bucket = 0; bucket < BUCKETS; bucket++) assert(next[bucket] === starts[bucket + 1], 'every key a range snapshot counted was placed');
+    // ...then sorted bucket by bucket.
+    for (let bucket = 0; bucket < BUCKETS; bucket++) {
+      const from = starts[bucket]!;
+      const to = starts[bucket + 1]!;
+      if (to - from > 1) sorted.subarray(from, to).sort();
+      sinceYield += to - from;
+      if (sinceYield >= ENTRIES_PER_PIECE) {
+        sinceYield = 0;
+        yield;
+      }
+    }
+    byNamespace.set(keys.namespace, sorted);
   }
-  index.placeByTopByte(words, next, LOW_WORD);
-  for (const entry of byNamespace) {
-    const placed = next[entry.namespace]!;
-    for (let bucket = 0; bucket < BUCKETS; bucket++) assert(placed[bucket] === entry.starts[bucket + 1], 'every key a range snapshot counted was placed');
-  }
-  return byNamespace;
+  return make(byNamespace);
 }
 
-/** Sorts one bucket in place; returns how many keys it held. */
-function sortBucket(entry: BucketedPositions, bucket: number): number {
-  const from = entry.starts[bucket]!;
-  const to = entry.starts[bucket + 1]!;
-  if (to - from > 1) entry.positions.subarray(from, to).sort();
-  return to - from;
+const EMPTY_PIECE = new Uint32Array(0);
+
+/** Appends the keys in a copy of table words to their namespace's pieces. */
+function collectSlice(slice: Uint32Array, scanned: (ScannedKeys | undefined)[]): void {
+  const { high: HIGH, low: LOW, meta: META } = TABLE_FIELDS;
+  for (let base = 0; base < slice.length; base += TABLE_WORDS) {
+    const meta = slice[base + META]!;
+    if (meta === 0) continue;
+    const namespace = meta & 0xff;
+    let keys = scanned[namespace];
+    if (keys === undefined) {
+      keys = { namespace, pieces: [new Uint32Array(ENTRIES_PER_PIECE * 2)], lastLength: 0, perBucket: new Uint32Array(BUCKETS) };
+      scanned[namespace] = keys;
+    }
+    if (keys.lastLength === ENTRIES_PER_PIECE) {
+      keys.pieces.push(new Uint32Array(ENTRIES_PER_PIECE * 2));
+      keys.lastLength = 0;
+    }
+    const piece = keys.pieces[keys.pieces.length - 1]!;
+    const high = slice[base + HIGH]!;
+    piece[keys.lastLength * 2] = high;
+    piece[keys.lastLength * 2 + 1] = slice[base + LOW]!;
+    keys.lastLength++;
+    keys.perBucket[high >>> 24]!++;
+  }
 }

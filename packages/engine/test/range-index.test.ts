@@ -176,3 +176,60 @@ t.test('a yielding snapshot build sorts like the one-go build, lets other work r
   check('one go', RangeSnapshot.build(index));
   t.pass(`${arcs.length} arcs in order from both builds, the keys inserted during the yielding one included`);
 });
+
+t.test('entries moved while a yielding build is suspended make it scan again, or at last build in one go; nothing is missed', async (t) => {
+  const next = random64(13n);
+  const index = new KeyIndex();
+  const present = new Set<bigint>();
+  for (let i = 0; i < 200_000; i++) {
+    const p = next();
+    index.set(0, high(p), low(p), i, false);
+    present.add(p);
+  }
+  t.ok(index.tableSize > 1 << 18, `a table of ${index.tableSize} positions is scanned in several pieces`);
+  const removeOne = () => {
+    // Removals shift later members of a probe run backwards, possibly into the part already scanned.
+    const [p] = present;
+    index.remove(0, high(p!), low(p!));
+    present.delete(p!);
+  };
+  const check = (label: string, snapshot: RangeSnapshot) => {
+    const collect: Collector = (index, window, from, chunk) => {
+      const result = snapshot.collect(index, 0, window, from, chunk);
+      if (result === undefined) throw new Error('the journal overflowed');
+      return result;
+    };
+    for (const [start, end] of [[0n, 0n], [1n << 60n, 1n << 61n], [U64 - (1n << 58n), 1n << 58n]] as const) {
+      const expected = bruteForce(present, start, end);
+      const found = collectAll(index, start, end, 1 << 20, collect, present);
+      t.same(found, expected, `${label}: arc (${start}, ${end}] has all ${expected.length} keys in order`);
+    }
+  };
+
+  let undisturbed = 0;
+  check('undisturbed', await RangeSnapshot.buildYielding(index, async () => {
+    undisturbed++;
+    await new Promise((resolve) => setImmediate(resolve));
+  }));
+  // Removals during the first two attempts only: the third scans undisturbed.
+  let yields = 0;
+  const before = index.layoutChanges;
+  const snapshot = await RangeSnapshot.buildYielding(index, async () => {
+    yields++;
+    if (yields === 1 || yields === 2) removeOne();
+    await new Promise((resolve) => setImmediate(resolve));
+  });
+  t.equal(index.layoutChanges - before, 2, 'each removal counts as a layout change');
+  t.ok(yields > undisturbed, `it scanned again (${yields} pauses, ${undisturbed} undisturbed)`);
+  check('scanned again', snapshot);
+
+  // A removal at every pause: every yielding attempt is spoiled, and the last resort is one go.
+  yields = 0;
+  const last = await RangeSnapshot.buildYielding(index, async () => {
+    yields++;
+    removeOne();
+    await new Promise((resolve) => setImmediate(resolve));
+  });
+  t.equal(yields, 3, 'three attempts, each spoiled at its first pause, then one go');
+  check('built in one go', last);
+});
