@@ -13,7 +13,7 @@ import { BLOCK_SIZE_BYTES, groupsForDeviceSize, HEADER_SIZE_BYTES, headerOffset,
 import { Pacer } from './pacer.js';
 import type { RangeChunk, RingWindow } from './range.js';
 import { RangeSnapshot } from './range-snapshot.js';
-import { collectRangeChunk, positionAt, ringWindow } from './range.js';
+import { positionAt, ringWindow } from './range.js';
 import { readCurrent } from './reader.js';
 import type { BlockHead, BlockRecord, KeyRef, StoredRecord } from './reader.js';
 import type { RecoveredState, RecoveryReport } from './recovery.js';
@@ -38,6 +38,7 @@ export const DEFAULT_RESERVE_SLOTS = 64;
 const RANGE_CHUNK_ENTRIES = 4096;
 /** Reads in flight while iterating a range. */
 const RANGE_READ_AHEAD = 16;
+export const DEFAULT_RANGE_SNAPSHOT_IDLE_MS = 60_000;
 /** Yielding snapshot builds tried per chunk before one is built and used in a single turn. */
 const SNAPSHOT_ATTEMPTS_MAX = 3;
 /** Corrupt blocks a scrub lists (it counts all of them). */
@@ -75,6 +76,12 @@ export interface EngineOptions {
   onSync?: (durationMs: number) => void;
   /** Verified records kept in memory for reads and version checks (default 0: none; ~4.6 KiB each). */
   readCacheRecords?: number;
+  /**
+   * The sorted snapshot that range scans work from (8 bytes per block, plus the index's insert
+   * journal) is let go once no scan used it for this long (default 60 000 ms): a migration's
+   * hundreds of arc scans share one, and a node does not keep it between migrations or scrubs.
+   */
+  rangeSnapshotIdleMs?: number;
 }
 
 export interface NamespaceOption {
@@ -182,6 +189,9 @@ export class Engine {
   private rangeSnapshot: RangeSnapshot | undefined;
   /** The snapshot being built, shared by every scan that waits for it. */
   private rangeSnapshotBuild: Promise<RangeSnapshot> | undefined;
+  private rangeSnapshotUsedMs = 0;
+  /** While a snapshot is kept: lets it go once idle (unref'd: it never keeps the process alive). */
+  private rangeSnapshotTimer: NodeJS.Timeout | undefined;
 
   private constructor(
     private readonly core: EngineCore,
@@ -189,6 +199,7 @@ export class Engine {
     private readonly reserveSlots: number,
     private readonly recovery: RecoveryReport,
     private readonly releasePath: () => void,
+    private readonly rangeSnapshotIdleMs: number,
   ) {}
 
   /** Opens (and with `create`, formats) the store on a regular file or block device. */
@@ -253,7 +264,7 @@ export class Engine {
       checkpointRecords: options.checkpointRecords ?? DEFAULT_CHECKPOINT_RECORDS,
       checkpointIntervalMs: options.checkpointIntervalMs ?? DEFAULT_CHECKPOINT_INTERVAL_MS,
     });
-    const engine = new Engine(core, pipeline, reserveSlots, recovered.report, onClose);
+    const engine = new Engine(core, pipeline, reserveSlots, recovered.report, onClose, options.rangeSnapshotIdleMs ?? DEFAULT_RANGE_SNAPSHOT_IDLE_MS);
     // Superseded headers found on disk are wiped (or overwritten by new records) in the background.
     pipeline.start();
     return engine;
@@ -349,16 +360,18 @@ export class Engine {
   }
 
   /**
-   * One ordered chunk of the index: a pass over the whole table for the whole ring (it visits every
-   * entry anyway), the sorted snapshot and its journal for an arc (range-snapshot.ts). A snapshot
+   * One ordered chunk of the index, from the sorted snapshot and its journal (range-snapshot.ts),
+   * for arcs and for the whole ring alike: a pass over the table per chunk (range.ts) made a scan of
+   * the whole ring quadratic (a scrub of 1M blocks spent 5 s of CPU collecting chunks, 0.19 s from
+   * the snapshot; a table pass is also one turn of up to 27 ms, a snapshot chunk 3). A snapshot
    * is built yielding to the event loop (client requests keep being served while it sorts), once
    * for every scan that needs it; while it builds there is no snapshot to use, since the journal
    * was restarted for the new one.
    */
   private async collectChunk(namespace: number, window: RingWindow, fromDistance: bigint): Promise<RangeChunk> {
-    if (window.whole) return collectRangeChunk(this.core.index, namespace, window, fromDistance, RANGE_CHUNK_ENTRIES);
     for (let attempt = 0; attempt < SNAPSHOT_ATTEMPTS_MAX; attempt++) {
       const snapshot = this.rangeSnapshot ?? (await this.buildRangeSnapshot());
+      this.rangeSnapshotUsedMs = performance.now();
       const chunk = snapshot.collect(this.core.index, namespace, window, fromDistance, RANGE_CHUNK_ENTRIES);
       if (chunk !== undefined) return chunk;
       // Its journal overflowed: stale.
@@ -367,15 +380,37 @@ export class Engine {
     // Inserts kept overflowing the journal between a build and its first use: build and use it in
     // one turn, which nothing can come between.
     this.rangeSnapshot = RangeSnapshot.build(this.core.index);
+    this.releaseSnapshotWhenIdle();
     return this.rangeSnapshot.collect(this.core.index, namespace, window, fromDistance, RANGE_CHUNK_ENTRIES)!;
   }
 
   private buildRangeSnapshot(): Promise<RangeSnapshot> {
     this.rangeSnapshot = undefined;
     this.rangeSnapshotBuild ??= RangeSnapshot.buildYielding(this.core.index, () => new Promise((resolve) => setImmediate(resolve)))
-      .then((snapshot) => (this.rangeSnapshot = snapshot))
+      .then((snapshot) => {
+        this.rangeSnapshot = snapshot;
+        if (!this.closing) this.releaseSnapshotWhenIdle();
+        return snapshot;
+      })
       .finally(() => (this.rangeSnapshotBuild = undefined));
     return this.rangeSnapshotBuild;
+  }
+
+  private releaseSnapshotWhenIdle(): void {
+    this.rangeSnapshotUsedMs = performance.now();
+    if (this.rangeSnapshotTimer !== undefined) return;
+    this.rangeSnapshotTimer = setInterval(() => {
+      if (this.rangeSnapshotBuild !== undefined || performance.now() - this.rangeSnapshotUsedMs < this.rangeSnapshotIdleMs) return;
+      this.dropRangeSnapshot();
+    }, Math.max(1, Math.ceil(this.rangeSnapshotIdleMs / 4)));
+    this.rangeSnapshotTimer.unref();
+  }
+
+  private dropRangeSnapshot(): void {
+    clearInterval(this.rangeSnapshotTimer);
+    this.rangeSnapshotTimer = undefined;
+    this.rangeSnapshot = undefined;
+    this.core.index.stopJournal();
   }
 
   /** Every record of a namespace, in ring order. */
@@ -471,6 +506,7 @@ export class Engine {
 
   private async shutdown(): Promise<void> {
     this.closing = true;
+    this.dropRangeSnapshot();
     try {
       await this.pipeline.close();
       await this.growing;
@@ -596,6 +632,7 @@ function checkOptions(options: EngineOptions): void {
   checkInteger('maxBackgroundOpsPerRound', options.maxBackgroundOpsPerRound, 1, 4096);
   checkInteger('maxWipesPerRound', options.maxWipesPerRound, 1, 65536);
   checkInteger('lingerMs', options.lingerMs, 0, 1000);
+  checkInteger('rangeSnapshotIdleMs', options.rangeSnapshotIdleMs, 1, 3_600_000);
   checkInteger('checkpointRecords', options.checkpointRecords, 1, 1_000_000);
   checkInteger('checkpointIntervalMs', options.checkpointIntervalMs, 0, 3_600_000);
   if (options.compareVersions !== undefined && typeof options.compareVersions !== 'function') {

@@ -114,6 +114,13 @@ export class KeyIndex {
     this.journalOverflowed = false;
   }
 
+  /** Stops journaling and lets the journal's memory go (no range snapshot uses it any more). */
+  stopJournal(): void {
+    this.journal = undefined;
+    this.journalLength = 0;
+    this.journalOverflowed = false;
+  }
+
   /** Keys inserted since resetJournal, or undefined when they did not all fit (or no journal was started). */
   journaled(): { length: number; words: Uint32Array } | undefined {
     if (this.journal === undefined || this.journalOverflowed) return undefined;

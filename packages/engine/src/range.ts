@@ -45,6 +45,11 @@ export interface RangeChunk {
   complete: boolean;
 }
 
+/**
+ * One chunk by a pass over the whole table: the straightforward way, kept as the reference the
+ * snapshot (range-snapshot.ts, what the engine scans with) is tested against. Quadratic over a
+ * whole scan: not for production paths.
+ */
 export function collectRangeChunk(index: KeyIndex, namespace: number, window: RingWindow, fromDistance: bigint, maxEntries: number): RangeChunk {
   if (!LITTLE_ENDIAN) throw new Error('range collection assumes a little-endian machine');
   const capacity = maxEntries * 2;

@@ -182,6 +182,29 @@ t.test('ring-range iteration: order, wrap-around, whole ring, tombstones and dat
   t.pass('an iteration can stop early');
 });
 
+t.test('range scans share one sorted snapshot, which is let go once idle; scans after that build another', async (t) => {
+  const { engine } = await freshEngine(t, 16, { rangeSnapshotIdleMs: 2_000 });
+  await Promise.all(Array.from({ length: 2000 }, (_, i) => engine.put(`s-${i}`, v(1), block(`s-${i}`))));
+  const count = async (start: bigint, end: bigint) => {
+    let records = 0;
+    for await (const _record of engine.rangeEntries(start, end)) records++;
+    return records;
+  };
+  const bare = engine.stats().indexBytes;
+  const half = 1n << 63n;
+  const [first, second] = await Promise.all([count(0n, half), count(half, 0n)]);
+  t.equal(first + second, 2000, 'two arcs scanned at once cover every record');
+  const holding = engine.stats().indexBytes;
+  t.ok(holding >= bare + 2000 * 8, `the snapshot (8 B per key) and its journal are held: ${bare} → ${holding} bytes`);
+  // Let go by a timer once idle (the behaviour is time-based): bounded wait.
+  const deadline = Date.now() + 10_000;
+  while (engine.stats().indexBytes > bare && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+  t.equal(engine.stats().indexBytes, bare, 'idle, the snapshot and the journal are let go');
+  await engine.put('s-new', v(1), block('s-new'));
+  t.equal((await count(0n, half)) + (await count(half, 0n)), 2001, 'a later scan builds a fresh snapshot and sees the new key');
+  await t.rejects(Engine.open(fresh_path(), { rangeSnapshotIdleMs: 0 }), { code: 'BAD_OPTION' }, 'the idle time is at least 1 ms');
+});
+
 t.test('grow a file: capacity increases, data stays, survives reopen', async (t) => {
   const fresh = await freshEngine(t, 2, { reserveSlots: 0 });
   const { engine } = fresh;
