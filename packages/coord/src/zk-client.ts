@@ -81,6 +81,9 @@ export interface ZkClientEvents {
 /** Bounded wait for the library to close its socket on close(). */
 const CLOSE_WAIT_MS_MAX = 2_000;
 const HEARTBEATS_PER_SESSION_TIMEOUT = 3;
+/** While reconnecting, a connection is checked this often (a share of the session timeout, 250 ms at least). */
+const HANDSHAKE_CHECKS_PER_SESSION_TIMEOUT = 4;
+const HANDSHAKE_CHECK_MS_MIN = 250;
 
 interface PendingCall {
   reject(error: CoordError): void;
@@ -98,6 +101,7 @@ export class ZkClient extends EventEmitter<ZkClientEvents> {
   private leaseLapsedAtMs = Number.NEGATIVE_INFINITY;
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private heartbeatSentAtMs: number | undefined;
+  private handshakeTimer: NodeJS.Timeout | undefined;
 
   private constructor(
     readonly connectString: string,
@@ -314,6 +318,7 @@ export class ZkClient extends EventEmitter<ZkClientEvents> {
     const wasConnected = this.stateValue === 'connected';
     this.setState('closed');
     this.stopHeartbeat();
+    this.stopHandshakeWatchdog();
     for (const watch of this.watches) watch.close();
     this.watches.clear();
     this.rejectPending(new CoordError('CLOSED', 'the ZooKeeper client was closed'));
@@ -425,6 +430,7 @@ export class ZkClient extends EventEmitter<ZkClientEvents> {
 
   private onConnected(): void {
     if (this.isDead()) return;
+    this.stopHandshakeWatchdog();
     this.setState('connected');
     this.startHeartbeat();
   }
@@ -432,12 +438,14 @@ export class ZkClient extends EventEmitter<ZkClientEvents> {
   private onDisconnected(): void {
     if (this.isDead()) return;
     this.stopHeartbeat();
+    this.startHandshakeWatchdog();
     this.setState('disconnected');
   }
 
   private onDead(state: 'expired' | 'auth_failed'): void {
     if (this.isDead()) return;
     this.stopHeartbeat();
+    this.stopHandshakeWatchdog();
     this.setState(state);
     for (const watch of this.watches) watch.close();
     this.watches.clear();
@@ -451,6 +459,35 @@ export class ZkClient extends EventEmitter<ZkClientEvents> {
     } catch {
       // The library throws when closed before its first socket exists; nothing is left to close.
     }
+  }
+
+  /**
+   * node-zookeeper-client stops its connect timer once the TCP connection is up and then waits for
+   * the session handshake's answer without a bound: a server that accepted the connection and never
+   * answered (seen after a ZooKeeper restart, from a server still starting) held one node's
+   * reconnection until its session had expired and the membership watchdog gave up on it, 16 s
+   * later. So while reconnecting, a connection that is up and still unanswered at two checks in a
+   * row is destroyed; the library then tries again, with the same session.
+   */
+  private startHandshakeWatchdog(): void {
+    this.stopHandshakeWatchdog();
+    let suspect: unknown;
+    const periodMs = Math.max(HANDSHAKE_CHECK_MS_MIN, Math.floor(this.sessionTimeoutMs / HANDSHAKE_CHECKS_PER_SESSION_TIMEOUT));
+    this.handshakeTimer = setInterval(() => {
+      const socket = librarySocket(this.lib);
+      if (socket === undefined || socket.destroyed || socket.connecting) {
+        suspect = undefined;
+        return;
+      }
+      if (socket === suspect) socket.destroy();
+      else suspect = socket;
+    }, periodMs);
+    this.handshakeTimer.unref();
+  }
+
+  private stopHandshakeWatchdog(): void {
+    clearInterval(this.handshakeTimer);
+    this.handshakeTimer = undefined;
   }
 
   private startHeartbeat(): void {
@@ -506,4 +543,11 @@ export function decodeJson<T>(path: string, data: Buffer, parse: JsonParser<T>):
     if (error instanceof CoordError) throw error;
     throw new CoordError('BAD_DATA', `${path}: ${error instanceof Error ? error.message : String(error)}`, { path, cause: error });
   }
+}
+
+/** The library's current socket (not part of its typed API: read defensively). */
+function librarySocket(lib: unknown): { destroyed: boolean; connecting: boolean; destroy(): void } | undefined {
+  const socket = (lib as { connectionManager?: { socket?: unknown } }).connectionManager?.socket;
+  if (typeof socket !== 'object' || socket === null || typeof (socket as { destroy?: unknown }).destroy !== 'function') return undefined;
+  return socket as { destroyed: boolean; connecting: boolean; destroy(): void };
 }

@@ -68,15 +68,28 @@ export interface TcpProxy {
   readonly connect: string;
   /** Drops every connection and resets new ones until unblocked. */
   block(): void;
+  /** Drops every connection, then accepts new ones and never answers them, until unblocked; resolves once one is held. */
+  hang(): Promise<void>;
   unblock(): void;
 }
 
 export async function startTcpProxy(t: Teardown, targetPort: number): Promise<TcpProxy> {
   const sockets = new Set<net.Socket>();
   let blocked = false;
+  let hanging = false;
+  let held: (() => void) | undefined;
   const server = net.createServer((client) => {
     if (blocked) {
       client.resetAndDestroy();
+      return;
+    }
+    if (hanging) {
+      // Accepted, read and never answered: a server that took the connection and went silent.
+      sockets.add(client);
+      client.on('close', () => sockets.delete(client));
+      client.on('error', () => client.destroy());
+      client.resume();
+      held?.();
       return;
     }
     const upstream = net.connect({ host: '127.0.0.1', port: targetPort });
@@ -107,6 +120,13 @@ export async function startTcpProxy(t: Teardown, targetPort: number): Promise<Tc
     },
     unblock: () => {
       blocked = false;
+      hanging = false;
+    },
+    hang: () => {
+      hanging = true;
+      const first = new Promise<void>((resolve) => (held = resolve));
+      for (const socket of sockets) socket.resetAndDestroy();
+      return first;
     },
   };
 }

@@ -197,6 +197,24 @@ t.test('ZooKeeper client', async (t) => {
     t.equal(viaProxy.state, 'connected');
   });
 
+  t.test('a reconnection that a server accepts and never answers is given up and tried again, keeping the session', async (t) => {
+    const proxy = await startTcpProxy(t, zk.port);
+    const viaProxy = await ZkClient.connect(proxy.connect, OPTIONS);
+    t.teardown(() => viaProxy.close());
+    const session = viaProxy.sessionId;
+    const disconnected = waitForEvent(viaProxy, 'disconnected', EVENT_WAIT_MS);
+    // As a ZooKeeper server starting up can: the reconnection's TCP connect succeeds, its handshake
+    // is never answered (the library's own connect timer stops at the TCP connect).
+    const held = proxy.hang();
+    await disconnected;
+    await held; // the client's reconnection now waits on a silent connection
+    const reconnected = waitForEvent(viaProxy, 'connected', OPTIONS.sessionTimeoutMs);
+    proxy.unblock();
+    await reconnected;
+    t.equal(viaProxy.sessionId, session, 'the same session, well inside its timeout');
+    t.ok(await viaProxy.exists('/'), 'and it answers');
+  });
+
   t.test('requests while disconnected are bounded by operationTimeoutMs', async (t) => {
     const proxy = await startTcpProxy(t, zk.port);
     const viaProxy = await ZkClient.connect(proxy.connect, { ...OPTIONS, operationTimeoutMs: 300 });
