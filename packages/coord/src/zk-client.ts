@@ -82,7 +82,7 @@ export interface ZkClientEvents {
 const CLOSE_WAIT_MS_MAX = 2_000;
 const HEARTBEATS_PER_SESSION_TIMEOUT = 3;
 /** While reconnecting, a connection is checked this often (a share of the session timeout, 250 ms at least). */
-const HANDSHAKE_CHECKS_PER_SESSION_TIMEOUT = 4;
+const HANDSHAKE_CHECKS_PER_SESSION_TIMEOUT = 6;
 const HANDSHAKE_CHECK_MS_MIN = 250;
 
 interface PendingCall {
