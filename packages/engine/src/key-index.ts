@@ -34,6 +34,7 @@ export class KeyIndex {
   private journalLength = 0;
   private journalOverflowed = false;
   private layoutChangeCount = 0;
+  private journalGenerationCount = 0;
 
   constructor(expectedEntries = 0) {
     this.allocate(capacityFor(expectedEntries));
@@ -109,6 +110,7 @@ export class KeyIndex {
   /** Starts journaling new keys afresh, `entries` at most (beyond: overflowed, until the next reset). */
   resetJournal(entries: number): void {
     assert(Number.isInteger(entries) && entries > 0, 'journal size is a positive count');
+    this.journalGenerationCount++;
     if (this.journal === undefined || this.journal.length !== entries * 3) this.journal = new Uint32Array(entries * 3);
     this.journalLength = 0;
     this.journalOverflowed = false;
@@ -116,9 +118,18 @@ export class KeyIndex {
 
   /** Stops journaling and lets the journal's memory go (no range snapshot uses it any more). */
   stopJournal(): void {
+    this.journalGenerationCount++;
     this.journal = undefined;
     this.journalLength = 0;
     this.journalOverflowed = false;
+  }
+
+  /**
+   * Counts journal restarts (and stops): a range snapshot holds the generation its journal started
+   * at, and one whose journal was restarted since (by another build) is stale.
+   */
+  get journalGeneration(): number {
+    return this.journalGenerationCount;
   }
 
   /** Keys inserted since resetJournal, or undefined when they did not all fit (or no journal was started). */

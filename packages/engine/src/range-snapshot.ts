@@ -16,11 +16,15 @@ const JOURNAL_ENTRIES_MIN = 4096;
 const SNAPSHOT_ENTRIES_PER_JOURNAL_ENTRY = 8;
 
 export class RangeSnapshot {
-  private constructor(private readonly byNamespace: ReadonlyMap<number, BigUint64Array>) {}
+  private constructor(
+    private readonly byNamespace: ReadonlyMap<number, BigUint64Array>,
+    /** The index's journal generation this snapshot's journal started at. */
+    private readonly journalGeneration: number,
+  ) {}
 
   /** Sorts the positions of every key of `index` and starts its journal, in one go. */
   static build(index: KeyIndex): RangeSnapshot {
-    const steps = buildSteps(index, (byNamespace) => new RangeSnapshot(byNamespace));
+    const steps = buildSteps(index, (byNamespace, generation) => new RangeSnapshot(byNamespace, generation));
     for (;;) {
       const step = steps.next();
       if (step.done) {
@@ -40,7 +44,7 @@ export class RangeSnapshot {
    */
   static async buildYielding(index: KeyIndex, yieldNow: () => Promise<void>): Promise<RangeSnapshot> {
     for (let attempt = 0; attempt < SCAN_ATTEMPTS_MAX; attempt++) {
-      const steps = buildSteps(index, (byNamespace) => new RangeSnapshot(byNamespace));
+      const steps = buildSteps(index, (byNamespace, generation) => new RangeSnapshot(byNamespace, generation));
       for (;;) {
         const step = steps.next();
         if (step.done) {
@@ -62,10 +66,12 @@ export class RangeSnapshot {
 
   /**
    * The `maxEntries` smallest distances from window.base, at or after `fromDistance`, of keys of
-   * `namespace` in the snapshot or in `index`'s journal; undefined when the journal overflowed
-   * (the snapshot is stale: build another).
+   * `namespace` in the snapshot or in `index`'s journal; undefined when the journal overflowed or
+   * another build restarted it (the snapshot is stale: build another).
    */
   collect(index: KeyIndex, namespace: number, window: RingWindow, fromDistance: bigint, maxEntries: number): RangeChunk | undefined {
+    // Another build restarted the journal since this one's started: inserts in between are in neither.
+    if (index.journalGeneration !== this.journalGeneration) return undefined;
     const journal = index.journaled();
     if (journal === undefined) return undefined;
     const length = window.whole ? U64_LIMIT : (BigInt(window.lengthHigh) << 32n) | BigInt(window.lengthLow);
@@ -157,8 +163,9 @@ interface ScannedKeys {
  * entries of the index moved while it was suspended (the caller starts again). Run without pausing,
  * nothing can move and it always returns a snapshot.
  */
-function* buildSteps(index: KeyIndex, make: (byNamespace: ReadonlyMap<number, BigUint64Array>) => RangeSnapshot): Generator<void, RangeSnapshot | undefined> {
+function* buildSteps(index: KeyIndex, make: (byNamespace: ReadonlyMap<number, BigUint64Array>, journalGeneration: number) => RangeSnapshot): Generator<void, RangeSnapshot | undefined> {
   index.resetJournal(Math.max(JOURNAL_ENTRIES_MIN, Math.ceil(index.size / SNAPSHOT_ENTRIES_PER_JOURNAL_ENTRY)));
+  const generation = index.journalGeneration;
   const layout = index.layoutChanges;
   const positions = index.tableSize;
   const scanned: (ScannedKeys | undefined)[] = [];
@@ -166,7 +173,7 @@ function* buildSteps(index: KeyIndex, make: (byNamespace: ReadonlyMap<number, Bi
     collectSlice(index.tableSlice(from, Math.min(positions, from + SCAN_POSITIONS_PER_PIECE)), scanned);
     yield;
     // A key inserted meanwhile is journaled (seen here too, or not); a moved one may be lost.
-    if (index.layoutChanges !== layout) return undefined;
+    if (index.layoutChanges !== layout || index.journalGeneration !== generation) return undefined;
   }
   const byNamespace = new Map<number, BigUint64Array>();
   let sinceYield = 0;
@@ -203,7 +210,7 @@ function* buildSteps(index: KeyIndex, make: (byNamespace: ReadonlyMap<number, Bi
     }
     byNamespace.set(keys.namespace, sorted);
   }
-  return make(byNamespace);
+  return make(byNamespace, generation);
 }
 
 const EMPTY_PIECE = new Uint32Array(0);
