@@ -12,6 +12,7 @@
 //   client rejects them with SESSION_EXPIRED and emits 'expired'; the owner builds a new client.
 // - Its Transaction turns version 0 into "any version" (see zk-ops.ts).
 import { EventEmitter } from 'node:events';
+import type { Socket } from 'node:net';
 import zookeeper from 'node-zookeeper-client';
 import type { Logger } from 'pino';
 import { monotonicNow, type Clock } from './clock.js';
@@ -545,9 +546,12 @@ export function decodeJson<T>(path: string, data: Buffer, parse: JsonParser<T>):
   }
 }
 
+/** What the handshake watchdog needs of a net.Socket. */
+type LibrarySocket = Pick<Socket, 'destroyed' | 'connecting' | 'destroy'>;
+
 /** The library's current socket (not part of its typed API: read defensively). */
-function librarySocket(lib: unknown): { destroyed: boolean; connecting: boolean; destroy(): void } | undefined {
+function librarySocket(lib: unknown): LibrarySocket | undefined {
   const socket = (lib as { connectionManager?: { socket?: unknown } }).connectionManager?.socket;
   if (typeof socket !== 'object' || socket === null || typeof (socket as { destroy?: unknown }).destroy !== 'function') return undefined;
-  return socket as { destroyed: boolean; connecting: boolean; destroy(): void };
+  return socket as LibrarySocket;
 }

@@ -50,6 +50,26 @@ function bruteForce(positions: Iterable<bigint>, start: bigint, end: bigint): bi
 
 const tablePass: Collector = (index, window, from, chunk) => collectRangeChunk(index, 0, window, from, chunk);
 
+/** An index of namespace-0 keys and the set of their positions, grown through `add`. */
+function keyedIndex(): { index: KeyIndex; present: Set<bigint>; add(position: bigint): void } {
+  const index = new KeyIndex();
+  const present = new Set<bigint>();
+  const add = (position: bigint) => {
+    index.set(0, high(position), low(position), present.size, false);
+    present.add(position);
+  };
+  return { index, present, add };
+}
+
+/** Chunks from `snapshot` (namespace 0); a stale snapshot fails the collection. */
+function snapshotCollector(snapshot: RangeSnapshot): Collector {
+  return (index, window, from, chunk) => {
+    const result = snapshot.collect(index, 0, window, from, chunk);
+    if (result === undefined) throw new Error('the snapshot is stale');
+    return result;
+  };
+}
+
 t.test('range chunks equal a brute-force filter, across wraps, removals and growth', async (t) => {
   const next = random64(7n);
   const index = new KeyIndex();
@@ -130,12 +150,7 @@ t.test('range chunks equal a brute-force filter, across wraps, removals and grow
 
 t.test('a yielding snapshot build sorts like the one-go build, lets other work run, and journals keys inserted meanwhile', async (t) => {
   const next = random64(11n);
-  const index = new KeyIndex();
-  const present = new Set<bigint>();
-  const add = (p: bigint) => {
-    index.set(0, high(p), low(p), present.size, false);
-    present.add(p);
-  };
+  const { index, present, add } = keyedIndex();
   // Enough keys for several pieces of the sort; some share a top byte with many others, some sit
   // at the edges of the top-byte buckets.
   for (let i = 0; i < 150_000; i++) add(next());
@@ -154,11 +169,6 @@ t.test('a yielding snapshot build sorts like the one-go build, lets other work r
   });
   t.ok(yields >= 2, `the sort yielded ${yields} times for ${present.size} keys`);
   t.equal(insertedMeanwhile, Math.min(yields, 3) * 500, 'keys were inserted while it sorted');
-  const collector = (which: RangeSnapshot): Collector => (index, window, from, chunk) => {
-    const result = which.collect(index, 0, window, from, chunk);
-    if (result === undefined) throw new Error('the journal overflowed');
-    return result;
-  };
   const arcs: [bigint, bigint][] = [[0n, 0n], [U64 - 1000n, 1n << 57n], [(5n << 56n) - 1n, 6n << 56n]];
   for (let i = 0; i < 20; i++) {
     const start = next();
@@ -167,7 +177,7 @@ t.test('a yielding snapshot build sorts like the one-go build, lets other work r
   const check = (name: string, which: RangeSnapshot) => {
     for (const [start, end] of arcs) {
       const expected = bruteForce(present, start, end);
-      const found = collectAll(index, start, end, 4096, collector(which), present);
+      const found = collectAll(index, start, end, 4096, snapshotCollector(which), present);
       if (found.length !== expected.length || found.some((p, i) => p !== expected[i])) t.fail(`${name}: arc (${start}, ${end}]: ${found.length} found, ${expected.length} expected`);
     }
   };
@@ -182,13 +192,8 @@ t.test('a yielding snapshot build sorts like the one-go build, lets other work r
 
 t.test('entries moved while a yielding build is suspended make it scan again, or at last build in one go; nothing is missed', async (t) => {
   const next = random64(13n);
-  const index = new KeyIndex();
-  const present = new Set<bigint>();
-  for (let i = 0; i < 200_000; i++) {
-    const p = next();
-    index.set(0, high(p), low(p), i, false);
-    present.add(p);
-  }
+  const { index, present, add } = keyedIndex();
+  for (let i = 0; i < 200_000; i++) add(next());
   t.ok(index.tableSize > 1 << 18, `a table of ${index.tableSize} positions is scanned in several pieces`);
   const removeOne = () => {
     // Removals shift later members of a probe run backwards, possibly into the part already scanned.
@@ -197,11 +202,7 @@ t.test('entries moved while a yielding build is suspended make it scan again, or
     present.delete(p!);
   };
   const check = (label: string, snapshot: RangeSnapshot) => {
-    const collect: Collector = (index, window, from, chunk) => {
-      const result = snapshot.collect(index, 0, window, from, chunk);
-      if (result === undefined) throw new Error('the journal overflowed');
-      return result;
-    };
+    const collect = snapshotCollector(snapshot);
     for (const [start, end] of [[0n, 0n], [1n << 60n, 1n << 61n], [U64 - (1n << 58n), 1n << 58n]] as const) {
       const expected = bruteForce(present, start, end);
       const found = collectAll(index, start, end, 1 << 20, collect, present);
