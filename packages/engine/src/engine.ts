@@ -29,6 +29,8 @@ export const DEFAULT_MAX_BATCH_OPS = 512;
 /** Background writes (migration, repair) per round while client writes wait: 256 KiB of data. */
 export const DEFAULT_MAX_BACKGROUND_OPS_PER_ROUND = 64;
 export const DEFAULT_LINGER_MS = 1;
+/** Superseded headers wait this long for a write round to be zeroed in (see WritePipeline.wipesDue). */
+export const DEFAULT_WIPE_LINGER_MS = 20;
 export const DEFAULT_MAX_WIPES_PER_ROUND = 1024;
 export const DEFAULT_CHECKPOINT_RECORDS = 16_384;
 export const DEFAULT_CHECKPOINT_INTERVAL_MS = 1000;
@@ -65,6 +67,8 @@ export interface EngineOptions {
   maxWipesPerRound?: number;
   /** How long a round waits for ops whose version check is reading from disk (default 1 ms). */
   lingerMs?: number;
+  /** How long superseded headers wait for a write round before a round (and sync) of their own (default 20 ms; 0: at once). */
+  wipeLingerMs?: number;
   /**
    * The checkpoint (up to which seq all data is known durable) moves after this many records
    * (default 16384) or milliseconds (default 1000); opening after a crash reads the data pages of
@@ -261,6 +265,7 @@ export class Engine {
       maxWipesPerRound: options.maxWipesPerRound ?? DEFAULT_MAX_WIPES_PER_ROUND,
       reserveSlots,
       lingerMs: options.lingerMs ?? DEFAULT_LINGER_MS,
+      wipeLingerMs: options.wipeLingerMs ?? DEFAULT_WIPE_LINGER_MS,
       checkpointRecords: options.checkpointRecords ?? DEFAULT_CHECKPOINT_RECORDS,
       checkpointIntervalMs: options.checkpointIntervalMs ?? DEFAULT_CHECKPOINT_INTERVAL_MS,
     });
@@ -632,6 +637,7 @@ function checkOptions(options: EngineOptions): void {
   checkInteger('maxBackgroundOpsPerRound', options.maxBackgroundOpsPerRound, 1, 4096);
   checkInteger('maxWipesPerRound', options.maxWipesPerRound, 1, 65536);
   checkInteger('lingerMs', options.lingerMs, 0, 1000);
+  checkInteger('wipeLingerMs', options.wipeLingerMs, 0, 60_000);
   checkInteger('rangeSnapshotIdleMs', options.rangeSnapshotIdleMs, 1, 3_600_000);
   checkInteger('checkpointRecords', options.checkpointRecords, 1, 1_000_000);
   checkInteger('checkpointIntervalMs', options.checkpointIntervalMs, 0, 3_600_000);

@@ -89,6 +89,11 @@ export interface PipelineLimits {
   reserveSlots: number;
   /** How long a round may wait for ops whose preparation (a header read) is under way. */
   lingerMs: number;
+  /**
+   * How long superseded headers wait for a write round to be zeroed in before they get a round
+   * (and a sync) of their own; 0 wipes at once. A full round's worth (maxWipesPerRound) never waits.
+   */
+  wipeLingerMs: number;
   /** The checkpoint moves when this many records are newer than it… */
   checkpointRecords: number;
   /** …or when the oldest record beyond it is this old. */
@@ -121,6 +126,9 @@ export class WritePipeline {
   private durableSeq = 0;
   private checkpointing: Promise<void> | undefined;
   private lastCheckpointMs = performance.now();
+  /** Armed while wipes wait for a write round; when it fires they are due on their own. */
+  private wipeTimer: NodeJS.Timeout | undefined;
+  private wipesOverdue = false;
 
   constructor(private readonly core: EngineCore, private readonly limits: PipelineLimits) {
     // A stopped pipeline waiting for a read's slot goes on once the read lets go of it.
@@ -161,6 +169,7 @@ export class WritePipeline {
    */
   async close(): Promise<void> {
     this.closed = true;
+    this.clearWipeTimer();
     this.kick();
     while (this.queued > 0 || this.running) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
     await this.checkpointing;
@@ -212,7 +221,39 @@ export class WritePipeline {
   }
 
   private hasWork(): boolean {
-    return this.ready.length > 0 || this.core.wipes.pending > 0;
+    return this.ready.length > 0 || this.wipesDue();
+  }
+
+  /**
+   * Whether pending wipes alone are worth a round. Zeroing a superseded header is not urgent: its
+   * slot is what the next put or delete is written to anyway (the new header replaces the old,
+   * which is that slot's wipe), a purge that needs earlier wipes durable is a ready op whose round
+   * takes them, and recovery tells a stale header by its seq. A round of wipes alone costs a sync,
+   * and right after every round of overwrites it would run before the next writes arrive (they
+   * come a network round trip later), so each write round paid two syncs and the writes arriving
+   * meanwhile waited for the second. So wipes wait up to wipeLingerMs for a write round to ride
+   * along with; they go at once when closing, when a full round's worth is pending, or when the
+   * wait is disabled.
+   */
+  private wipesDue(): boolean {
+    const pending = this.core.wipes.pending;
+    if (pending === 0) {
+      this.clearWipeTimer();
+      return false;
+    }
+    if (this.closed || this.wipesOverdue || pending >= this.limits.maxWipesPerRound || this.limits.wipeLingerMs === 0) return true;
+    this.wipeTimer ??= setTimeout(() => {
+      this.wipeTimer = undefined;
+      this.wipesOverdue = true;
+      this.kick();
+    }, this.limits.wipeLingerMs);
+    return false;
+  }
+
+  private clearWipeTimer(): void {
+    clearTimeout(this.wipeTimer);
+    this.wipeTimer = undefined;
+    this.wipesOverdue = false;
   }
 
   /** A read holds a slot this pipeline waits for; its unpin kicks the pipeline again. */

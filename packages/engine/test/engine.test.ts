@@ -1,5 +1,7 @@
 // The engine's API on regular files: puts, reads, last-writer-wins, tombstones and purges,
 // namespaces, ring-range iteration, grow, stats, reopen, limits and closing.
+import { copyFileSync, rmSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import t from 'tap';
 import { deviceBytesForGroups, Engine, EngineError, loadHasher, SLOTS_PER_GROUP } from '../src/index.js';
 import { block, freshEngine, v } from './support/engines.js';
@@ -310,6 +312,47 @@ t.test('reads racing purges and evicts see the record or nothing, never a false 
   t.equal(removed, 5 * keys.length, 'every tombstone purged and every block evicted');
   t.ok(reads > 100, `${reads} reads raced the removals`);
   t.equal(engine.stats().checksumFailures, 0);
+});
+
+t.test('an overwrite costs one sync: its superseded header is zeroed by the next write or, idle, after wipeLingerMs', async (t) => {
+  // A block store's workload is overwrites. Zeroing each overwrite's old header in a round of its
+  // own doubled the device flushes of a steady stream of writes; the wipe rides along with the
+  // next round instead, and a crash meanwhile finds the stale header and keeps the newer record.
+  let syncs = 0;
+  let onSync: (() => void) | undefined;
+  const options = { wipeLingerMs: 60_000, onSync: () => { syncs++; onSync?.(); } };
+  const fresh = await freshEngine(t, 4, options);
+  const { engine, path } = fresh;
+  await engine.put('a', v(1), block('a 1'));
+  t.equal(syncs, 1, 'a first put: one round, one sync');
+  for (let n = 2; n <= 6; n++) {
+    await engine.put('a', v(n), block(`a ${n}`));
+    t.equal(syncs, n, `overwrite ${n - 1}: one more sync, none for its wipe`);
+    t.equal(engine.stats().pendingWipes, 1, 'the superseded slot waits for the next write, which reuses it');
+  }
+  // What a power loss right now leaves: the stale header is on disk, and recovery prefers the newer record.
+  const crashed = `${path}.crashed`;
+  copyFileSync(path, crashed);
+  const afterCrash = await Engine.open(crashed);
+  t.same((await afterCrash.get('a'))?.data, block('a 6'), 'the last acknowledged write survives a crash with a wipe pending');
+  t.equal(afterCrash.stats().recovery.staleRecords, 1, 'the pending wipe is one stale header on disk');
+  await afterCrash.close();
+  rmSync(crashed);
+
+  // Idle: the wipe gets its own round once the linger passes (the default 20 ms; 0 wipes at once).
+  for (const wipeLingerMs of [20, 0]) {
+    syncs = 0;
+    const idle = await freshEngine(t, 4, { ...options, wipeLingerMs });
+    await idle.engine.put('b', v(1), block('b 1'));
+    const wiped = new Promise<void>((resolve) => (onSync = () => syncs === 3 && resolve()));
+    await idle.engine.put('b', v(2), block('b 2'));
+    await wiped;
+    onSync = undefined;
+    t.equal(idle.engine.stats().pendingWipes, 0, `wipeLingerMs ${wipeLingerMs}: the wipe's own round ran`);
+    const reopened = await idle.reopen({});
+    t.equal(reopened.stats().recovery.staleRecords, 0, 'no stale header left on disk');
+  }
+  await t.rejects(Engine.open(join(dirname(path), 'other'), { create: true, sizeBytes: deviceBytesForGroups(1), wipeLingerMs: -1 }), { code: 'BAD_OPTION' });
 });
 
 t.test('a read holding a superseded slot delays its reuse, not the writes', async (t) => {
