@@ -264,6 +264,7 @@ export class RingblockNode {
       observe: observeRequest,
       tracing: serverTracing,
       logError: (error) => log.warn({ err: error }, 'replication session failed'),
+      plainRequest: http.serveIgnoringUpgrade,
     });
     http.server.on('upgrade', replication.handleUpgrade);
     metrics.inFlight = () => http.inFlight();

@@ -33,6 +33,8 @@ export interface PeerOptions {
   protocol?: PeerProtocol;
   /** Plain HTTP or TLS (with the CA peers are verified against). */
   transport?: PeerTransport;
+  /** A replication link with nothing in flight for this long is closed (default 30 s). */
+  linkIdleMs?: number;
 }
 
 export class Peers {
@@ -75,7 +77,7 @@ export class Peers {
     if (!entry) {
       if (this.closed) throw new ReplicaError('UNREACHABLE', 'this node is shutting down');
       if (this.links.size >= PEER_POOLS_MAX) throw new ReplicaError('REFUSED', `more than ${PEER_POOLS_MAX} peer addresses`);
-      const link = new ReplicationLink({ addr, token: this.options.token, timeoutMs: this.options.timeoutMs, transport: this.options.transport });
+      const link = new ReplicationLink({ addr, token: this.options.token, timeoutMs: this.options.timeoutMs, transport: this.options.transport, idleMs: this.options.linkIdleMs });
       entry = { link, replica: linkReplica(link, addr, this.options.epoch) };
       this.links.set(addr, entry);
     }

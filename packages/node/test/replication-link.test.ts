@@ -3,9 +3,10 @@
 // Last-writer-wins answers, many calls multiplexed on one connection, the token and epoch checks,
 // falling back to HTTP for a peer that does not speak the protocol, timeouts, a lost connection,
 // a peer breaking the protocol, back-pressure beyond the in-flight bound, and draining on stop.
+import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { request as httpRequest } from 'node:http';
-import type { Socket } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
@@ -19,7 +20,8 @@ import { Peers } from '../src/peers.js';
 import { encodeRequest, REPLICATION_PATH, REPLICATION_PROTOCOL } from '../src/replication/frames.js';
 import { ReplicationServer } from '../src/replication/server.js';
 import { ReplicaError, type Replica, type StoredBlock, type WriteOutcome } from '../src/store.js';
-import { HybridClock } from '../src/version.js';
+import { HybridClock, versionToText } from '../src/version.js';
+import { HEADER_EPOCH } from '../src/peers.js';
 import { randomBlock, rng } from './transfer-harness.js';
 
 const TOKEN = 'a-cluster-token-for-the-test';
@@ -104,7 +106,7 @@ async function startPeer(t: Test, options: { binary?: boolean; gate?: Gate } = {
   });
   const replication = options.binary === false
     ? undefined
-    : new ReplicationServer({ local, clock, epoch: () => epoch.value, onNewerEpoch: (sent) => newerEpochs.push(sent), authorize: (req) => router.authorize(req), observe, logError: () => undefined });
+    : new ReplicationServer({ local, clock, epoch: () => epoch.value, onNewerEpoch: (sent) => newerEpochs.push(sent), authorize: (req) => router.authorize(req), observe, logError: () => undefined, plainRequest: http.serveIgnoringUpgrade });
   if (replication) http.server.on('upgrade', replication.handleUpgrade);
   const port = await http.listen(0, '127.0.0.1');
   let stopped = false;
@@ -118,8 +120,8 @@ async function startPeer(t: Test, options: { binary?: boolean; gate?: Gate } = {
   return { addr: `127.0.0.1:${port}`, engine, epoch, newerEpochs, observed, replication, sockets, stop };
 }
 
-function client(t: Test, options: { token?: string; epoch?: () => number; timeoutMs?: number } = {}): Peers {
-  const peers = new Peers({ token: options.token ?? TOKEN, timeoutMs: options.timeoutMs ?? 2_000, connections: 4, epoch: options.epoch ?? (() => 5), protocol: 'binary' });
+function client(t: Test, options: { token?: string; epoch?: () => number; timeoutMs?: number; linkIdleMs?: number } = {}): Peers {
+  const peers = new Peers({ token: options.token ?? TOKEN, timeoutMs: options.timeoutMs ?? 2_000, connections: 4, epoch: options.epoch ?? (() => 5), protocol: 'binary', ...(options.linkIdleMs ? { linkIdleMs: options.linkIdleMs } : {}) });
   t.teardown(() => peers.close());
   return peers;
 }
@@ -223,6 +225,58 @@ t.test('a connection lost with calls in flight fails them as UNREACHABLE; the ne
   t.ok(outcomes.every((outcome) => outcome.status === 'rejected' && (outcome.reason as ReplicaError).code === 'UNREACHABLE'), 'every call in flight failed as UNREACHABLE');
   gate.open();
   t.equal((await replica.write('after', clock.next(), randomBlock(rng(9)))).result, 'applied', 'a new connection serves the next call');
+});
+
+t.test('an idle link is closed on both ends, and the next call opens a new one and succeeds', async (t) => {
+  // Found from outside: the first write after 30 s without traffic failed with 503 on a healthy
+  // cluster. The idle link was only ended, the peer kept its half-open side, and the next call
+  // was written to a socket nothing would answer.
+  const peer = await startPeer(t);
+  const replica = client(t, { timeoutMs: 400, linkIdleMs: 150 }).replica(peer.addr);
+  t.equal((await replica.write('before', clock.next(), randomBlock(rng(1)))).result, 'applied');
+  t.equal(peer.replication?.sessionCount, 1);
+  const serverSockets = [...peer.sockets];
+  await Promise.all(serverSockets.map((socket) => (socket.destroyed ? undefined : once(socket, 'close'))));
+  t.equal(peer.replication?.sessionCount, 0, 'the peer let go of the idle session');
+  for (let call = 0; call < 3; call++) {
+    t.equal((await replica.write(`after-${call}`, clock.next(), randomBlock(rng(2 + call)))).result, 'applied', `call ${call + 1} after the idle close is answered`);
+  }
+  t.same((await replica.read('after-2'))?.data, randomBlock(rng(4)));
+  t.equal(peer.replication?.sessionCount, 1, 'over one new link');
+});
+
+t.test('a request asking to upgrade to another protocol is served as plain HTTP/1.1, body and keep-alive included', async (t) => {
+  // Found from outside: `curl --http2` (Upgrade: h2c) got 404 "no upgrade at /block/…" and its PUT
+  // was not stored. A server may ignore Upgrade; only the replication path upgrades.
+  const peer = await startPeer(t);
+  const data = randomBlock(rng(21));
+  const version = versionToText(clock.next());
+  const socket = connect(Number(peer.addr.split(':')[1]), '127.0.0.1');
+  t.teardown(() => socket.destroy());
+  await once(socket, 'connect');
+  let received = '';
+  socket.setEncoding('latin1');
+  socket.on('data', (chunk: string) => (received += chunk));
+  const answered = (count: number) => new Promise<void>((resolve, reject) => {
+    const check = () => (received.split('HTTP/1.1 ').length - 1 >= count && /\r\n\r\n/.test(received.slice(received.lastIndexOf('HTTP/1.1 '))) ? resolve() : undefined);
+    socket.on('data', check);
+    socket.once('close', () => reject(new Error(`closed after: ${received}`)));
+    check();
+  });
+  const head = (method: string, path: string, extra: string) =>
+    `${method} ${path} HTTP/1.1\r\nHost: ${peer.addr}\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\nAuthorization: Bearer ${TOKEN}\r\n${HEADER_EPOCH}: 5\r\n${extra}\r\n`;
+  // The body arrives in two pieces: the first with the head, the second later.
+  socket.write(head('PUT', '/internal/block/h2c-put', `x-ringblock-version: ${version}\r\nContent-Length: 4096\r\n`) + data.subarray(0, 1000).toString('latin1'), 'latin1');
+  await new Promise((resolve) => setImmediate(resolve));
+  socket.write(data.subarray(1000));
+  await answered(1);
+  t.match(received, /^HTTP\/1\.1 200 /, 'the PUT was answered as HTTP/1.1, not refused');
+  t.match(received, /x-ringblock-result: applied/i);
+  socket.write(head('GET', '/internal/block/h2c-put', ''), 'latin1');
+  await answered(2);
+  t.match(received.slice(received.lastIndexOf('HTTP/1.1 ')), /^HTTP\/1\.1 200 /, 'a second request on the same connection is served too');
+  t.same((await peer.engine.read('h2c-put'))?.data, data, 'the bytes were stored exactly');
+  t.equal(peer.replication?.sessionCount, 0, 'no replication session was opened');
 });
 
 t.test('a peer breaking the protocol loses its session; the node keeps serving others', async (t) => {

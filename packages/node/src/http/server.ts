@@ -6,6 +6,7 @@
 import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerOptions, type ServerResponse } from 'node:http';
 import { createServer as createTlsServer } from 'node:https';
 import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { Tracer } from '@opentelemetry/api';
 import { HttpError, rawErrorAnswer, sendError } from './errors.js';
 import type { Route, Router } from './router.js';
@@ -41,6 +42,39 @@ export interface HttpServer {
   /** Stops accepting, lets in-flight requests finish for at most `drainMs`, then closes the rest. */
   close(drainMs: number): Promise<void>;
   inFlight(): number;
+  /**
+   * Serves a request that asked to upgrade to a protocol this node does not speak (`curl --http2`
+   * sends `Upgrade: h2c`, a WebSocket probe `Upgrade: websocket`) as the HTTP/1.1 request it also
+   * is: a server may ignore Upgrade (RFC 9110 §7.8). For the server's `upgrade` listener.
+   */
+  serveIgnoringUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
+}
+
+/** Connection options that only mean something together with an upgrade. */
+const UPGRADE_CONNECTION_TOKENS = new Set(['upgrade', 'http2-settings']);
+
+/**
+ * Node hands every request carrying `Connection: Upgrade` to the `upgrade` listener with its
+ * parser detached (Node 20 cannot be told which to keep). So the request head is rebuilt without
+ * its upgrade headers (the raw names and values, latin1 as parsed), put back in front of the
+ * bytes that followed it, and the socket is given to the server as a new connection: its parser
+ * reads the request again and the router answers it like any other.
+ */
+function requestHeadWithoutUpgrade(req: IncomingMessage): Buffer {
+  const lines = [`${req.method ?? 'GET'} ${req.url ?? '/'} HTTP/${req.httpVersion === '1.0' ? '1.0' : '1.1'}`];
+  for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) {
+    const name = req.rawHeaders[i]!;
+    const value = req.rawHeaders[i + 1]!;
+    const lower = name.toLowerCase();
+    if (lower === 'upgrade' || lower === 'http2-settings') continue;
+    if (lower === 'connection') {
+      const kept = value.split(',').map((token) => token.trim()).filter((token) => token !== '' && !UPGRADE_CONNECTION_TOKENS.has(token.toLowerCase()));
+      if (kept.length > 0) lines.push(`${name}: ${kept.join(', ')}`);
+      continue;
+    }
+    lines.push(`${name}: ${value}`);
+  }
+  return Buffer.from(`${lines.join('\r\n')}\r\n\r\n`, 'latin1');
 }
 
 /** With `tls` (PEM certificate and key) the server speaks HTTPS only, with the same limits. */
@@ -131,6 +165,10 @@ export function createHttpServer(router: Router, limits: HttpLimits, observe: Re
       }
     },
     inFlight: () => active.size,
+    serveIgnoringUpgrade: (req, socket, head) => {
+      socket.unshift(Buffer.concat([requestHeadWithoutUpgrade(req), head]));
+      server.emit(tls ? 'secureConnection' : 'connection', socket);
+    },
   };
 }
 

@@ -62,9 +62,9 @@ export class ReplicationLink {
   async call(call: Call): Promise<ReplicaAnswer> {
     if (this.state === 'closed') throw new ReplicaError('UNREACHABLE', 'this node is shutting down');
     if (this.pending.size >= (this.options.pendingMax ?? LINK_PENDING_MAX)) throw new ReplicaError('REFUSED', `peer ${this.options.addr}: ${this.pending.size} calls in flight already`);
-    const socket = this.socket ?? (await this.connect());
+    const socket = this.usableSocket() ?? (await this.connect());
     // The connection may have closed while this call waited for it: nothing would answer.
-    if (socket !== this.socket || socket.destroyed) throw new ReplicaError('UNREACHABLE', `peer ${this.options.addr}: the replication connection closed`);
+    if (socket !== this.socket || !isUsable(socket)) throw new ReplicaError('UNREACHABLE', `peer ${this.options.addr}: the replication connection closed`);
     const requestId = this.allocateRequestId();
     const frame = encodeRequest({ ...call, requestId } as WriteRequest | ReadRequest);
     return new Promise<ReplicaAnswer>((resolve, reject) => {
@@ -78,6 +78,18 @@ export class ReplicationLink {
     this.state = 'closed';
     this.socket?.destroy();
     this.lost(new ReplicaError('UNREACHABLE', 'this node is shutting down'));
+  }
+
+  /**
+   * The open socket when a frame written to it can still be answered; a socket that ended (the
+   * peer closed its side) is retired first, so this call opens a new connection instead of
+   * failing on one that can only be torn down. Nothing was sent on it for this call: safe.
+   */
+  private usableSocket(): Socket | undefined {
+    const socket = this.socket;
+    if (socket === undefined || isUsable(socket)) return socket;
+    socket.destroy();
+    return undefined;
   }
 
   private allocateRequestId(): number {
@@ -147,6 +159,11 @@ export class ReplicationLink {
     };
     socket.on('data', onData);
     socket.on('error', () => undefined);
+    // The peer ended its side (it is draining, or closed an idle link): no answer can come any
+    // more, so the connection is torn down at once (the 'close' below fails what is in flight) and
+    // the next call reconnects. An upgraded socket allows half-open connections: without this it
+    // would stay open for writing, and the next call would be written where nothing answers.
+    socket.on('end', () => socket.destroy());
     socket.on('close', () => {
       if (this.socket !== socket) return;
       this.socket = undefined;
@@ -175,7 +192,10 @@ export class ReplicationLink {
       this.pending.delete(requestId);
       pending.reject(new ReplicaError('TIMEOUT', `peer ${this.options.addr}: no answer within ${this.options.timeoutMs} ms`));
     }
-    if (this.pending.size === 0 && nowMs - this.lastActiveMs > (this.options.idleMs ?? LINK_IDLE_MS)) socket.end();
+    // Idle: closed, and the next call opens a new connection (a peer that left keeps no socket).
+    // Destroyed rather than ended: nothing is in flight, and a socket only half closed would stay
+    // this.socket, taking (and failing) the next call.
+    if (this.pending.size === 0 && nowMs - this.lastActiveMs > (this.options.idleMs ?? LINK_IDLE_MS)) socket.destroy();
   }
 
   private lost(error: ReplicaError): void {
@@ -185,6 +205,10 @@ export class ReplicationLink {
     this.pending.clear();
     for (const call of pending) call.reject(error);
   }
+}
+
+function isUsable(socket: Socket): boolean {
+  return !socket.destroyed && socket.writable && !socket.readableEnded;
 }
 
 /** The coordinator's view of a peer reached over a link: answers mapped back to outcomes and ReplicaErrors. */

@@ -36,6 +36,8 @@ export interface ReplicationServerOptions {
   observe: RequestObserver;
   tracing?: ServerTracing | undefined;
   logError: (error: unknown) => void;
+  /** Upgrade requests to any other path: served as plain HTTP requests (HttpServer.serveIgnoringUpgrade). */
+  plainRequest?: (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
 }
 
 export class ReplicationServer {
@@ -46,6 +48,7 @@ export class ReplicationServer {
 
   /** The HTTP server's `upgrade` listener: every upgrade request comes here, whatever its path. */
   readonly handleUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    if (this.options.plainRequest && upgradePath(req) !== REPLICATION_PATH) return this.options.plainRequest(req, socket, head);
     const refusal = this.refusal(req);
     if (refusal) return refuse(socket, refusal);
     socket.write(`HTTP/1.1 101 Switching Protocols\r\nconnection: Upgrade\r\nupgrade: ${REPLICATION_PROTOCOL}\r\n\r\n`);
@@ -73,7 +76,7 @@ export class ReplicationServer {
   }
 
   private refusal(req: IncomingMessage): HttpError | undefined {
-    const path = (req.url ?? '/').split('?')[0];
+    const path = upgradePath(req);
     if (path !== REPLICATION_PATH) return new HttpError(404, 'NOT_FOUND', `no upgrade at ${path}`);
     if (String(req.headers.upgrade ?? '').toLowerCase() !== REPLICATION_PROTOCOL) return new HttpError(400, 'BAD_REQUEST', `${REPLICATION_PATH} upgrades to ${REPLICATION_PROTOCOL} only`);
     try {
@@ -85,6 +88,10 @@ export class ReplicationServer {
     if (this.sessions.size >= SESSIONS_MAX) return new HttpError(503, 'UNAVAILABLE', `${SESSIONS_MAX} replication sessions are open already`);
     return undefined;
   }
+}
+
+function upgradePath(req: IncomingMessage): string {
+  return (req.url ?? '/').split('?')[0]!;
 }
 
 /** An upgrade refused: its JSON error answer, and the connection closed. */
@@ -110,6 +117,9 @@ class Session {
 
   start(head: Buffer): void {
     this.socket.on('error', () => undefined);
+    // The sender closed its side (an idle link, or it is stopping): it reads no more answers, and
+    // an upgraded socket allows half-open connections, which would keep this session forever.
+    this.socket.on('end', () => this.socket.destroy());
     this.socket.on('data', (chunk: Buffer) => this.push(chunk));
     this.socket.on('drain', () => this.flowControl());
     if (head.length > 0) this.push(head);
