@@ -10,7 +10,7 @@ import type { Logger } from 'pino';
 import type { Clock } from './clock.js';
 import { CoordError, isCoordError } from './errors.js';
 import type { ClusterPaths } from './paths.js';
-import { parseMemberInfo, type MemberInfo } from './records.js';
+import { parseMemberInfo, storedMember, type MemberInfo } from './records.js';
 import type { ZkClient, ZkWatcher } from './zk-client.js';
 
 export interface RegistrationOptions {
@@ -33,7 +33,7 @@ export async function registerMember(options: RegistrationOptions): Promise<void
   let warned = false;
   for (;;) {
     try {
-      await client.createJson(path, info, { mode: 'ephemeral' });
+      await client.createJson(path, storedMember(info), { mode: 'ephemeral' });
       return;
     } catch (error) {
       if (!isCoordError(error, 'NODE_EXISTS')) throw error;
@@ -43,7 +43,7 @@ export async function registerMember(options: RegistrationOptions): Promise<void
     const stat = await client.exists(path, () => changed());
     if (stat === undefined) continue;
     if (stat.ephemeralOwner === client.sessionId) {
-      await client.setJson(path, info, -1);
+      await client.setJson(path, storedMember(info), -1);
       return;
     }
     const remainingMs = deadline - options.clock();

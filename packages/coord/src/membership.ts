@@ -28,6 +28,8 @@ import {
   type MemberInfo,
   type RingNodeInfo,
   type RingRecord,
+  storedMember,
+  storedRing,
 } from './records.js';
 import { decodeJson, ZkClient, type ZkConnectOptions, type ZkWatcher } from './zk-client.js';
 import { jsonBytes, type ZkOp } from './zk-ops.js';
@@ -204,7 +206,7 @@ export class ClusterMembership extends EventEmitter<MembershipEvents> {
     if (current === undefined || current.version !== expectedVersion) return false;
     const record: RingRecord = { epoch: current.epoch + 1, nodes: ringNodesArgument(nodes) };
     try {
-      await client.transaction([{ op: 'set', path: this.paths.ring, data: jsonBytes(record), version: expectedVersion }, ...extraOps]).commit();
+      await client.transaction([{ op: 'set', path: this.paths.ring, data: jsonBytes(storedRing(record)), version: expectedVersion }, ...extraOps]).commit();
     } catch (error) {
       if (isCoordError(error, 'BAD_VERSION') && error.details.opIndex === 0) return false;
       throw error;
@@ -220,7 +222,7 @@ export class ClusterMembership extends EventEmitter<MembershipEvents> {
     const record: RingRecord = { epoch: 1, nodes: ringNodesArgument(nodes) };
     let created = true;
     try {
-      await client.createJson(this.paths.ring, record);
+      await client.createJson(this.paths.ring, storedRing(record));
       this.log.info({ epoch: 1, nodes: record.nodes.map((node) => node.name) }, 'created the ring');
     } catch (error) {
       if (!isCoordError(error, 'NODE_EXISTS')) throw error;
@@ -455,7 +457,7 @@ export class ClusterMembership extends EventEmitter<MembershipEvents> {
     }
     const waiters = this.takeUpdateWaiters();
     try {
-      await client.setJson(this.paths.member(this.selfInfo.name), this.selfInfo, -1);
+      await client.setJson(this.paths.member(this.selfInfo.name), storedMember(this.selfInfo), -1);
       for (const waiter of waiters) waiter(true);
     } catch (error) {
       this.log.warn({ err: error }, 'could not update the member znode');

@@ -102,6 +102,28 @@ export function parseRingNode(value: unknown): RingNodeInfo {
   return { name, addr: stringField(record, 'addr'), ...(zone === undefined ? {} : { zone }) };
 }
 
+/**
+ * What is written to `members/<name>`: every field of DESIGN §3, `zone` null when the node has
+ * none (a reader checking the record's shape finds the key; parseMemberInfo reads null as none).
+ */
+export function storedMember(info: MemberInfo): Record<string, unknown> {
+  return {
+    name: info.name,
+    addr: info.addr,
+    zone: info.zone ?? null,
+    capacityBytes: info.capacityBytes,
+    usedBytes: info.usedBytes,
+    startedAt: info.startedAt,
+    version: info.version,
+    backing: info.backing,
+  };
+}
+
+/** What is written to `ring`: `{epoch, nodes: [{name, addr, zone}]}`, `zone` null when none. */
+export function storedRing(record: RingRecord): Record<string, unknown> {
+  return { epoch: record.epoch, nodes: record.nodes.map((node) => ({ name: node.name, addr: node.addr, zone: node.zone ?? null })) };
+}
+
 /** A ring node as stored: name, addr and zone only (a MemberInfo carries more). */
 export function ringNodeOf(member: { readonly name: string; readonly addr: string; readonly zone?: string | undefined }): RingNodeInfo {
   return member.zone === undefined || member.zone === '' ? { name: member.name, addr: member.addr } : { name: member.name, addr: member.addr, zone: member.zone };

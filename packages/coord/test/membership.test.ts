@@ -23,6 +23,14 @@ t.test('cluster membership', async (t) => {
     const paths = clusterPaths(cluster);
     const stat = await client.exists(paths.member('node-a'));
     t.equal(stat?.ephemeralOwner, a.sessionId, 'ephemeral, owned by its session');
+    // DESIGN §3 field by field: a node without a zone stores `zone: null`, not no key.
+    const stored = JSON.parse((await client.getIfExists(paths.member('node-a')))!.data.toString('utf8')) as Record<string, unknown>;
+    t.same(Object.keys(stored).sort(), ['addr', 'backing', 'capacityBytes', 'name', 'startedAt', 'usedBytes', 'version', 'zone']);
+    t.equal(stored['zone'], null);
+    t.ok(await a.createRingIfAbsent([{ name: 'node-a', addr: '127.0.0.1:3000' }, { name: 'node-b', addr: '127.0.0.1:3001', zone: 'z1' }]));
+    const ring = JSON.parse((await client.getIfExists(paths.ring))!.data.toString('utf8')) as Record<string, unknown>;
+    t.same(ring, { epoch: 1, nodes: [{ name: 'node-a', addr: '127.0.0.1:3000', zone: null }, { name: 'node-b', addr: '127.0.0.1:3001', zone: 'z1' }] });
+    t.same(a.committedRing()?.nodes ?? (await waitForEvent(a, 'ring', 5_000), a.committedRing()?.nodes), [{ name: 'node-a', addr: '127.0.0.1:3000' }, { name: 'node-b', addr: '127.0.0.1:3001', zone: 'z1' }], 'read back: null is no zone');
 
     await b.stop();
     await membersBecome(a, ['node-a']);
