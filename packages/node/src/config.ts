@@ -2,6 +2,7 @@
 // Parsing is pure: it takes the variables as a record, so it is tested without touching process.env.
 // An invalid setting stops start-up with one clear line naming the variable.
 import { hostname } from 'node:os';
+import { deviceBytesForGroups } from '@ringblock/engine';
 
 export type Backing = 'file' | 'spdk';
 export type VolumeAttach = 'auto' | 'nvme' | 'loop' | 'file';
@@ -186,7 +187,9 @@ export function parseConfig(env: Env): NodeConfig {
   const nvmfTransport = read(env, 'NVMF_TRANSPORT')?.toLowerCase();
   if (nvmfTransport !== undefined && nvmfTransport !== 'rdma' && nvmfTransport !== 'tcp') throw new ConfigError('NVMF_TRANSPORT', `must be "rdma" or "tcp", got "${nvmfTransport}"`);
   const dataDir = read(env, 'DATA_DIR') ?? `.ringblock/${nodeName}`;
-  const deviceSizeBytes = size(env, 'DEVICE_SIZE', 256 * 1024 * 1024, 1024 * 1024);
+  // The smallest device the engine formats (a superblock and one group of 256 blocks), so a size
+  // below it stops here naming the variable rather than later in the engine.
+  const deviceSizeBytes = size(env, 'DEVICE_SIZE', 256 * 1024 * 1024, deviceBytesForGroups(1));
   const token = read(env, 'TOKEN');
   if (token === undefined || token.length < 16) {
     throw new ConfigError('TOKEN', 'must be set to a cluster token of at least 16 characters (shared by all nodes)');
@@ -318,6 +321,27 @@ function tombstoneGrace(env: Env): number {
     throw new ConfigError('TOMBSTONE_GRACE', `must be at least RINGBLOCK_HINT_MAX_AGE (${hintMaxAgeMs} ms) while hints are on, got ${graceMs} ms`);
   }
   return graceMs;
+}
+
+/**
+ * parseConfig of `env` with the flags over it. A flag that no setting reads is refused like a bad
+ * value: a misspelt `--replication-facter 5` would otherwise start a node on the default, silently.
+ */
+export function parseConfigWithFlags(env: Env, argv: readonly string[]): NodeConfig {
+  const flags = flagsToEnv(argv);
+  const readNames = new Set<string>();
+  const config = parseConfig(new Proxy({ ...env, ...flags }, {
+    get: (target, name) => {
+      if (typeof name === 'string') readNames.add(name);
+      return target[name as string];
+    },
+  }));
+  for (const envName of Object.keys(flags)) {
+    if (readNames.has(envName)) continue;
+    const flag = `--${envName.slice('RINGBLOCK_'.length).toLowerCase().replace(/_/g, '-')}`;
+    throw new ConfigError(envName.slice('RINGBLOCK_'.length), `(flag ${flag}) is not a setting ringblock reads with this configuration; see the README's configuration table`);
+  }
+  return config;
 }
 
 /** `--device-size 64M` → `RINGBLOCK_DEVICE_SIZE=64M`: flags are the variables by another name. */

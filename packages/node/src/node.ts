@@ -31,7 +31,7 @@ import { Decommissions, decommissionRoutes, isTaskId } from './decommission.js';
 import { createRepairer, type RepairService } from './repair/index.js';
 import { volumeRoutes, volumeTask } from './volume-routes.js';
 import { BackingVolume } from './backing-volume.js';
-import { ConfigError, flagsToEnv, parseConfig, type NodeConfig } from './config.js';
+import { ConfigError, parseConfigWithFlags, type NodeConfig } from './config.js';
 import { NodeTracing } from './tracing.js';
 
 export type NodeState = 'starting' | 'ready' | 'fenced' | 'draining' | 'stopped';
@@ -381,7 +381,7 @@ export class RingblockNode {
 export async function startNodeFromEnv(argv: readonly string[]): Promise<RingblockNode> {
   let config: NodeConfig;
   try {
-    config = parseConfig({ ...process.env, ...flagsToEnv(argv) });
+    config = parseConfigWithFlags(process.env, argv);
   } catch (error) {
     if (error instanceof ConfigError) {
       process.stderr.write(`${error.message}\n`);

@@ -1,6 +1,7 @@
 // Configuration parsing (DESIGN §9): defaults, and one clear error naming the variable for bad values.
 import t from 'tap';
-import { parseConfig } from '../src/config.js';
+import { deviceBytesForGroups } from '@ringblock/engine';
+import { parseConfig, parseConfigWithFlags } from '../src/config.js';
 
 const TOKEN = { RINGBLOCK_TOKEN: 'a-cluster-token-for-the-test' };
 
@@ -22,4 +23,21 @@ t.test('replica calls: the binary protocol by default, HTTP when asked, anything
   t.equal(parseConfig({ ...TOKEN }).peerProtocol, 'binary');
   t.equal(parseConfig({ ...TOKEN, RINGBLOCK_PEER_PROTOCOL: 'http' }).peerProtocol, 'http');
   t.throws(() => parseConfig({ ...TOKEN, RINGBLOCK_PEER_PROTOCOL: 'grpc' }), { code: 'BAD_CONFIG', message: /RINGBLOCK_PEER_PROTOCOL.*binary, http.*"grpc"/ });
+});
+
+t.test('a device too small for the engine is refused naming RINGBLOCK_DEVICE_SIZE, not later by the engine', async (t) => {
+  const smallest = deviceBytesForGroups(1);
+  t.equal(parseConfig({ ...TOKEN, RINGBLOCK_DEVICE_SIZE: String(smallest) }).deviceSizeBytes, smallest);
+  t.throws(() => parseConfig({ ...TOKEN, RINGBLOCK_DEVICE_SIZE: '1M' }), { code: 'BAD_CONFIG', variable: 'DEVICE_SIZE', message: /^invalid configuration: RINGBLOCK_DEVICE_SIZE / });
+  t.throws(() => parseConfig({ ...TOKEN, RINGBLOCK_DEVICE_SIZE: String(smallest - 1) }), { code: 'BAD_CONFIG', variable: 'DEVICE_SIZE' });
+});
+
+t.test('flags are the variables by another name; a flag nothing reads (a typo) stops start-up naming it', async (t) => {
+  const config = parseConfigWithFlags(TOKEN, ['--port', '3005', '--device-size=64M', '--zone', 'z1', '--replication-factor', '2']);
+  t.match(config, { port: 3005, deviceSizeBytes: 64 * 1024 * 1024, zone: 'z1', replicationFactor: 2 });
+  t.equal(parseConfigWithFlags({ ...TOKEN, RINGBLOCK_PORT: '3001' }, ['--port', '3002']).port, 3002, 'a flag wins over the variable');
+  t.throws(() => parseConfigWithFlags(TOKEN, ['--replication-facter', '5']), { code: 'BAD_CONFIG', variable: 'REPLICATION_FACTER', message: /RINGBLOCK_REPLICATION_FACTER \(flag --replication-facter\) is not a setting/ });
+  t.throws(() => parseConfigWithFlags(TOKEN, ['--port', 'abc']), { code: 'BAD_CONFIG', variable: 'PORT' }, 'bad values still name their variable');
+  // Unknown variables in the environment are not flags: other software's RINGBLOCK_* stay allowed.
+  t.equal(parseConfigWithFlags({ ...TOKEN, RINGBLOCK_SOMETHING_ELSE: 'x' }, []).port, 3000);
 });
