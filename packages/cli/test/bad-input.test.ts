@@ -99,6 +99,25 @@ t.test('bad input is refused with the status and code of the contract', async (t
     t.match(wrong.headers.get('allow'), /GET/);
     t.match(wrong.headers.get('allow'), /PUT/);
     t.equal((await request(`${url}/cluster`, { method: 'DELETE' })).status, 405);
+    // HEAD is GET without the body, on every route that answers GET.
+    for (const path of ['/live', '/health', '/cluster', '/metrics']) {
+      const head = await request(`${url}${path}`, { method: 'HEAD' });
+      t.equal(head.status, 200, `HEAD ${path} → 200`);
+      t.equal(head.body.length, 0, `HEAD ${path}: no body`);
+    }
+    t.equal((await request(`${url}/cluster`, { method: 'DELETE' })).headers.get('allow'), 'GET, HEAD');
+  });
+
+  await t.test('a request asking to upgrade to another protocol (curl --http2, a WebSocket probe) is served as HTTP/1.1', async (t) => {
+    const block = randomBlock();
+    const put = await raw(port, [
+      `PUT /block/upgrade-asked HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings, close\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\nContent-Length: 4096\r\n\r\n`,
+      block.subarray(0, 100), block.subarray(100),
+    ]);
+    t.equal(statusOf(put), 201, 'the PUT is stored, not refused');
+    const get = await raw(port, [`GET /block/upgrade-asked HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, close\r\nUpgrade: websocket\r\n\r\n`]);
+    t.equal(statusOf(get), 200);
+    t.same((await getBlock(url, 'upgrade-asked')).body, block, 'the bytes read back');
   });
 
   await t.test('internal routes need the cluster token', async (t) => {
@@ -110,6 +129,10 @@ t.test('bad input is refused with the status and code of the contract', async (t
     const writeWithout = await request(`${url}/internal/block/abc`, { method: 'PUT', body: randomBlock() });
     t.equal(writeWithout.status, 401);
     t.equal((await getBlock(url, 'abc')).status, 404, 'the unauthorized write stored nothing');
+    // The scheme is case-insensitive: the right token under `bearer` is let in (404: no record here).
+    const lowerCase = await request(`${url}/internal/block/abc`, { headers: { authorization: `bearer ${cluster.token}`, 'x-ringblock-epoch': '1' } });
+    t.equal(lowerCase.status, 404);
+    t.equal(lowerCase.json().code, 'NOT_FOUND');
   });
 
   await t.test('a slow client dribbling headers is cut off', async (t) => {

@@ -467,8 +467,13 @@ interface RouteShape {
   token?: boolean;
 }
 
+/** A route that answers GET answers HEAD too (the router's Allow lists it last when not declared). */
+function withHead(route: RouteShape): RouteShape {
+  return route.methods.includes('GET') && !route.methods.includes('HEAD') ? { ...route, methods: [...route.methods, 'HEAD'] } : route;
+}
+
 /** The routes of DESIGN §2 and the internal ones, with the methods each answers (the `Allow` of a 405). */
-const ROUTES: readonly RouteShape[] = [
+const ROUTES: readonly RouteShape[] = (<RouteShape[]>[
   { target: (random) => `/block/${absentId(random)}`, methods: ['GET', 'HEAD', 'PUT', 'DELETE'] },
   ...['/live', '/ready', '/health', '/healthz', '/metrics', '/cluster', '/cluster/ring', '/openapi.json', '/', '/volumes'].map((route) => ({ target: () => route, methods: ['GET'] })),
   { target: (random) => `/tasks/${randomId(random, 12)}`, methods: ['GET'] },
@@ -482,7 +487,7 @@ const ROUTES: readonly RouteShape[] = [
   ...['/internal/merkle', '/internal/repair/push', '/internal/repair/purge', '/internal/repair/tasks', '/internal/transfer'].map((route) => ({ target: () => route, methods: ['POST'], token: true })),
   { target: (random) => `/internal/repair/tasks/${randomId(random, 36)}`, methods: ['GET'], token: true },
   { target: (random) => `/internal/transfer/${hex(random, 32)}`, methods: ['GET'], token: true },
-];
+]).map(withHead);
 
 function hex(random: Random, length: number): string {
   return Array.from({ length }, () => '0123456789abcdef'[random.below(16)]).join('');
@@ -540,7 +545,9 @@ function authorization(random: Random, token: string): { headers: Header[]; acce
   ];
   const count = random.weighted([[0, 2], [1, 6], [2, 1]] as const);
   const chosen = Array.from({ length: count }, () => random.pick(values));
-  const accepted = chosen.length > 0 && chosen[0]!.trim() === `Bearer ${token}`;
+  // Node keeps the first Authorization and trims it; the scheme is case-insensitive and may be
+  // followed by more than one space (RFC 9110 §11.4: 1*SP).
+  const accepted = chosen.length > 0 && /^bearer +(\S+)$/i.exec(chosen[0]!.trim())?.[1] === token;
   return { headers: chosen.map((value) => ['Authorization', value] as const), accepted };
 }
 
@@ -686,14 +693,25 @@ const statusRoute: Builder = (random) => {
   return quick(fixed({ method: 'GET', target: `${route}${query}`, headers: basicHeaders() }), `GET ${route}${query}`, expect);
 };
 
-/** Upgrade requests the replication endpoint refuses: elsewhere (404), another protocol (400), no token (401). */
+/** Plain answers of the paths an upgrade is asked on elsewhere: the upgrade is ignored, the request served. */
+const PLAIN_UPGRADE_TARGETS: Record<string, Expectation> = {
+  '/block/fuzz-never-written': status(404, 'NOT_FOUND'),
+  '/live': status(200),
+  '/internal/replication/x': status(404, 'NOT_FOUND'),
+  '/': status(200),
+};
+
+/**
+ * Upgrade requests: elsewhere than the replication endpoint, served as the plain request they also
+ * are (a server may ignore Upgrade); there, another protocol (400) or no token (401) is refused.
+ */
 const upgrade: Builder = (random, frame) => {
   const variant = random.below(3);
-  const target = variant === 0 ? random.pick(['/block/x', '/live', '/internal/replication/x', '/']) : '/internal/replication';
+  const target = variant === 0 ? random.pick(Object.keys(PLAIN_UPGRADE_TARGETS)) : '/internal/replication';
   const protocol = variant === 1 ? random.pick(['websocket', 'h2c', 'ringblock-replication/2', 'ringblock-replication']) : random.pick(['ringblock-replication/1', 'RINGBLOCK-REPLICATION/1']);
   const authHeaders: Header[] = variant === 2 ? refusedAuthorization(random, frame.options.token).headers : [['Authorization', `Bearer ${frame.options.token}`]];
   const headers: Header[] = [['Host', 'fuzz'], ...authHeaders, ['Connection', 'Upgrade'], ['Upgrade', protocol]];
-  const expect = [status(404, 'NOT_FOUND'), status(400, 'BAD_REQUEST'), status(401, 'UNAUTHORIZED')][variant]!;
+  const expect = [PLAIN_UPGRADE_TARGETS[target]!, status(400, 'BAD_REQUEST'), status(401, 'UNAUTHORIZED')][variant]!;
   return quick(fixed({ method: 'GET', target, headers }), `Upgrade ${JSON.stringify(protocol)} on ${target}${variant === 2 ? ' without the token' : ''}`, expect);
 };
 

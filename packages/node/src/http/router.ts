@@ -48,9 +48,11 @@ export class Router {
     for (const route of this.routes) {
       const found = route.pattern.exec(path);
       if (!found) continue;
-      const handler = route.methods[method];
+      // HEAD is GET without the body (RFC 9110 §9.3.2; node:http leaves the body out).
+      const handler = route.methods[method] ?? (method === 'HEAD' ? route.methods['GET'] : undefined);
       if (!handler) {
-        const allow = Object.keys(route.methods).join(', ');
+        const methods = Object.keys(route.methods);
+        const allow = (methods.includes('GET') && !methods.includes('HEAD') ? [...methods, 'HEAD'] : methods).join(', ');
         throw new HttpError(405, 'METHOD_NOT_ALLOWED', `${method} is not allowed on ${path}; allowed: ${allow}`, {}, { allow });
       }
       return { route, handler, params: found.slice(1) };
@@ -61,7 +63,8 @@ export class Router {
   /** Constant-time comparison of digests, so neither content nor length of the token leaks. */
   authorize(req: IncomingMessage): void {
     const header = req.headers.authorization ?? '';
-    const match = /^Bearer (.+)$/.exec(header);
+    // The scheme is case-insensitive (RFC 9110 §11.1).
+    const match = /^bearer +(\S+) *$/i.exec(header);
     if (!match || !timingSafeEqual(digest(match[1]!), this.tokenDigest)) {
       throw new HttpError(401, 'UNAUTHORIZED', 'this route needs the cluster token (Authorization: Bearer <token>)', {}, { 'www-authenticate': 'Bearer' });
     }
