@@ -1,5 +1,5 @@
 // Errors at the HTTP boundary: JSON `{error, code, ...details}` with stable codes (DESIGN §2).
-import type { ServerResponse } from 'node:http';
+import { STATUS_CODES, type ServerResponse } from 'node:http';
 
 export type ErrorCode =
   | 'BLOCK_SIZE'
@@ -61,5 +61,6 @@ export function sendError(res: ServerResponse, error: HttpError): void {
 export function rawErrorAnswer(status: number, code: string, message: string, headers: Record<string, string> = {}): string {
   const body = JSON.stringify({ error: message, code });
   const extra = Object.entries(headers).map(([name, value]) => `${name}: ${value}\r\n`).join('');
-  return `HTTP/1.1 ${status} ${code}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n${extra}connection: close\r\n\r\n${body}`;
+  // The reason phrase is the standard one (what node:http sends); the stable code is in the body.
+  return `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n${extra}connection: close\r\n\r\n${body}`;
 }
