@@ -1,5 +1,6 @@
 // A node's lifecycle as operators see it: SIGTERM drains in-flight requests and deregisters at once;
-// a second process with a name already registered refuses to serve with a clear message.
+// a second process with a name already registered, or with another cluster token, refuses to
+// serve with a clear message.
 import t from 'tap';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -66,4 +67,21 @@ t.test('a second process with a registered name does not serve', async (t) => {
   const data = randomBlock();
   t.equal((await putBlock(original.spec.url, 'still-mine', data)).status, 201, 'the original keeps serving');
   t.ok((await getBlock(original.spec.url, 'still-mine')).body.equals(data));
+
+  // Another name but another cluster token: it would join the ring and fail every internal call
+  // made to it or by it (401). It is refused before it registers.
+  const otherPort = await findFreePort();
+  const wrongToken = new NodeProcess({
+    ...original.spec,
+    name: 'node-9',
+    url: `http://127.0.0.1:${otherPort}`,
+    env: { ...original.spec.env, RINGBLOCK_NAME: 'node-9', RINGBLOCK_TOKEN: 'not-the-cluster-token-at-all', RINGBLOCK_PORT: String(otherPort), RINGBLOCK_ADVERTISE_ADDR: `127.0.0.1:${otherPort}`, RINGBLOCK_DATA_DIR: join(original.spec.dataDir, 'node-9'), RINGBLOCK_DEVICE: join(original.spec.dataDir, 'node-9.img') },
+    logFile: join(original.spec.dataDir, 'node-9.log'),
+  });
+  wrongToken.start();
+  t.teardown(() => wrongToken.kill());
+  t.not(await wrongToken.waitExit(), 0, 'a node with another token exits with an error');
+  t.match(await readFile(join(original.spec.dataDir, 'node-9.log'), 'utf8'), /cluster token \(RINGBLOCK_TOKEN\) is not the one cluster \S+ was created with/, 'and says why');
+  const members = (await request(`${original.spec.url}/cluster`)).json<ClusterJson>().members.map((member) => member.name);
+  t.same(members, ['node-1'], 'it never became a member');
 });

@@ -28,6 +28,8 @@ export type CoordErrorCode =
   | 'INVALID_ACL'
   /** A node with this name is registered by another live session. */
   | 'NAME_TAKEN'
+  /** This node's cluster token is not the one the cluster was created with (cluster-secret.ts). */
+  | 'SECRET_MISMATCH'
   /** A znode's content is not the JSON shape it must have. */
   | 'BAD_DATA'
   /** An argument is invalid (caught before anything is sent). */

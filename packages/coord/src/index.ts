@@ -26,5 +26,6 @@ export * from './paths.js';
 export * from './fence.js';
 export * from './membership.js';
 export { readLiveMembers, registerMember, type RegistrationOptions } from './member-registry.js';
+export { checkClusterSecret, secretDigest, type ClusterSecretRecord } from './cluster-secret.js';
 export * from './ring-policy.js';
 export * from './ring-maintainer.js';

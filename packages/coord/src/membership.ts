@@ -34,6 +34,7 @@ import {
 import { decodeJson, ZkClient, type ZkConnectOptions, type ZkWatcher } from './zk-client.js';
 import { jsonBytes, type ZkOp } from './zk-ops.js';
 import type { Watch } from './zk-watch.js';
+import { checkClusterSecret } from './cluster-secret.js';
 import { readLiveMembers, registerMember } from './member-registry.js';
 
 /** ZooKeeper session settings (sessionTimeoutMs, connectTimeoutMs, operationTimeoutMs, auth, chroot) plus: */
@@ -42,6 +43,8 @@ export interface MembershipOptions extends Pick<ZkConnectOptions, 'sessionTimeou
   readonly connect: string;
   readonly cluster: string;
   readonly self: MemberInfo;
+  /** The cluster token: compared with the cluster's (a salted digest in `token-check`) before registering. */
+  readonly clusterSecret?: string;
   /** This node's own settings: used to create `config` if it does not exist yet. */
   readonly localConfig: ClusterConfig;
   readonly logger: Logger;
@@ -278,6 +281,7 @@ export class ClusterMembership extends EventEmitter<MembershipEvents> {
     this.ringReadSentAt = Number.NEGATIVE_INFINITY;
     await client.mkdirp(this.paths.members);
     this.configValue = await this.loadConfig(client);
+    if (this.options.clusterSecret !== undefined) await checkClusterSecret(client, this.paths.tokenCheck, this.options.cluster, this.options.clusterSecret);
     await this.register(client);
     const onError = (error: CoordError): void => this.log.warn({ err: error }, 'ZooKeeper watch read failed; retrying');
     this.watches.push(await client.watch((watcher) => readLiveMembers(client, this.paths, watcher, this.log), (members) => this.onMembers(client, members), { onError }));

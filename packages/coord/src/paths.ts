@@ -18,6 +18,8 @@ export interface ClusterPaths {
   readonly decommissioned: string;
   /** `tasks/<id>`: long operations started through the API. */
   readonly tasks: string;
+  /** `token-check`: a salted digest of the cluster token (cluster-secret.ts). */
+  readonly tokenCheck: string;
   member(name: string): string;
 }
 
@@ -35,6 +37,7 @@ export function clusterPaths(cluster: string): ClusterPaths {
     agents: `${base}/agents`,
     decommissioned: `${base}/decommissioned`,
     tasks: `${base}/tasks`,
+    tokenCheck: `${base}/token-check`,
     member: (name) => {
       if (!isValidNodeName(name)) throw new CoordError('BAD_ARGUMENT', `node name "${name}" must be 1-255 characters of [A-Za-z0-9._~:-]`);
       return `${members}/${name}`;

@@ -67,6 +67,22 @@ t.test('cluster membership', async (t) => {
     t.same(warning?.['local'], { vnodes: 64, downGraceMs: 9_000 });
   });
 
+  t.test('a node with another cluster token is refused before it registers; the same token joins', async (t) => {
+    const cluster = 'tokens';
+    const first = await startMember(t, { ...base, cluster, name: 'node-a', clusterSecret: 'the-right-token-0123' });
+    const wrong = newMember(t, { ...base, cluster, name: 'node-b', clusterSecret: 'another-token-45678' });
+    const error = await rejection(wrong.start());
+    t.equal(error.code, 'SECRET_MISMATCH');
+    t.match(error.message, /cluster token \(RINGBLOCK_TOKEN\) is not the one cluster tokens was created with/);
+    t.same([...first.liveMembers().keys()], ['node-a'], 'the refused node never registered');
+    const client = await ZkClient.connect(zk.connect, { sessionTimeoutMs: 4_000, connectTimeoutMs: 5_000 });
+    t.teardown(() => client.close());
+    const stored = JSON.parse((await client.getIfExists(clusterPaths(cluster).tokenCheck))!.data.toString('utf8')) as Record<string, string>;
+    t.notOk(JSON.stringify(stored).includes('the-right-token'), 'only a salted digest is stored');
+    const right = await startMember(t, { ...base, cluster, name: 'node-c', clusterSecret: 'the-right-token-0123' });
+    await membersBecome(right, ['node-a', 'node-c']);
+  });
+
   t.test('a second live process with the same name is refused, and may start once the first is gone', async (t) => {
     const cluster = 'names';
     const first = await startMember(t, { ...base, cluster, name: 'node-x' });

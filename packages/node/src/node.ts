@@ -101,6 +101,7 @@ export class RingblockNode {
       connect: config.zk,
       cluster: config.cluster,
       self,
+      clusterSecret: config.token,
       localConfig: { vnodes: config.vnodes, replicationFactor: config.replicationFactor, blockSize: 4096, downGraceMs: config.downGraceMs, staleGraceMs: config.staleGraceMs },
       sessionTimeoutMs: config.sessionTimeoutMs,
       connectTimeoutMs: config.sessionTimeoutMs,
