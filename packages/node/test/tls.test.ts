@@ -5,7 +5,9 @@
 // naming the variable.
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { once } from 'node:events';
 import { tmpdir } from 'node:os';
+import { connect as tlsConnect } from 'node:tls';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import t from 'tap';
@@ -86,6 +88,19 @@ t.test('over TLS: written at all through one node, read at all through each of t
   const gone = await request(url(1, '/block/secret-1?consistency=all'), { dispatcher: trusting });
   await gone.body.dump();
   t.equal(gone.statusCode, 404);
+});
+
+t.test('over TLS too, a request asking to upgrade to another protocol (a wss probe) is served as HTTPS', async (t) => {
+  const socket = tlsConnect({ host: '127.0.0.1', port: ports[0]!, ca: readFileSync(cluster.ca) });
+  t.teardown(() => socket.destroy());
+  await once(socket, 'secureConnect');
+  let answer = '';
+  socket.setEncoding('latin1');
+  socket.on('data', (chunk: string) => (answer += chunk));
+  const closed = once(socket, 'close');
+  socket.write('GET /live HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, close\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n\r\n');
+  await closed;
+  t.match(answer, /^HTTP\/1\.1 200 /, 'answered like any GET /live');
 });
 
 t.test('plain HTTP and a client trusting another CA get no answer', async (t) => {
